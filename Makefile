@@ -1,0 +1,42 @@
+# Every target uses the Python environment in .venv/ that `make bootstrap` creates.
+VENV := .venv/bin
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+.PHONY: bootstrap collector demo demo-fast test test-fast lint up down status lab bench clean
+
+bootstrap:            ## system packages, .venv, collector (idempotent)
+	@bash scripts/bootstrap.sh
+
+collector:            ## build the collector (cached by the manifest hash)
+	@bash scripts/build-collector.sh
+
+demo: bootstrap       ## start the stack and run the guided tour (offline by default)
+	@$(VENV)/workshop demo
+
+demo-fast: bootstrap  ## the guided tour in a short form (CI)
+	@$(VENV)/workshop demo --fast
+
+test: bootstrap       ## every test suite against real components
+	@bash scripts/run-tests.sh
+
+lint:
+	@$(VENV)/ruff check .
+
+up: bootstrap
+	@$(VENV)/workshop up
+
+down:
+	@$(VENV)/workshop down
+
+status:
+	@$(VENV)/workshop status
+
+lab: bootstrap        ## JupyterLab on 127.0.0.1 with a token
+	@$(VENV)/workshop lab serve
+
+bench: bootstrap      ## the reproducible benchmark → docs/benchmarks.md
+	@$(VENV)/workshop bench
+
+clean:
+	@$(VENV)/workshop down || true
+	rm -rf data reports

@@ -1,0 +1,224 @@
+"""Trace summaries and waterfalls over spans read by :mod:`labs.telemetry.reader`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from labs.telemetry.reader import Span
+
+ATTENDEE_ATTRIBUTE = "workshop.attendee"
+_EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSummary:
+    trace_id: str
+    root_name: str
+    root_service: str
+    start_ns: int
+    duration_ms: float
+    services: tuple[str, ...]
+    span_count: int
+    error: bool
+    attendee: str | None
+
+    @property
+    def start(self) -> datetime:
+        return datetime.fromtimestamp(self.start_ns / 1e9, tz=UTC)
+
+
+def _roots(spans: Sequence[Span]) -> list[Span]:
+    ids = {s.span_id for s in spans}
+    return sorted(
+        (s for s in spans if not s.parent_span_id or s.parent_span_id not in ids),
+        key=lambda s: s.start_ns,
+    )
+
+
+def _summarize(trace_id: str, spans: list[Span]) -> TraceSummary:
+    roots = _roots(spans)
+    # A true root (no parent at all) beats an orphan whose parent is simply not exported yet.
+    root = next((s for s in roots if not s.parent_span_id), roots[0] if roots else spans[0])
+    start = min(s.start_ns for s in spans)
+    end = max(s.end_ns for s in spans)
+    attendee = root.attributes.get(ATTENDEE_ATTRIBUTE)
+    if attendee is None:
+        attendee = next(
+            (s.attributes[ATTENDEE_ATTRIBUTE] for s in spans if ATTENDEE_ATTRIBUTE in s.attributes),
+            None,
+        )
+    return TraceSummary(
+        trace_id=trace_id,
+        root_name=root.name,
+        root_service=root.service,
+        start_ns=start,
+        duration_ms=max(end - start, 0) / 1e6,
+        services=tuple(sorted({s.service for s in spans if s.service})),
+        span_count=len(spans),
+        error=any(s.is_error for s in spans),
+        attendee=None if attendee is None else str(attendee),
+    )
+
+
+def traces(
+    spans: Iterable[Span],
+    *,
+    service: str | None = None,
+    attendee: str | None = None,
+    min_ms: float | None = None,
+    errors: bool = False,
+    limit: int | None = 50,
+) -> list[TraceSummary]:
+    """One summary per trace, most recent first, filtered.
+
+    ``service`` matches any service the trace touched; ``errors`` keeps traces with at least
+    one ERROR span; ``min_ms`` is a lower bound on the trace's wall-clock duration.
+    """
+    by_trace: dict[str, list[Span]] = defaultdict(list)
+    for s in spans:
+        by_trace[s.trace_id].append(s)
+    out = []
+    for trace_id, group in by_trace.items():
+        summary = _summarize(trace_id, group)
+        if service and service not in summary.services:
+            continue
+        if attendee and summary.attendee != attendee:
+            continue
+        if min_ms is not None and summary.duration_ms < min_ms:
+            continue
+        if errors and not summary.error:
+            continue
+        out.append(summary)
+    out.sort(key=lambda t: t.start_ns, reverse=True)
+    return out if limit is None else out[: max(limit, 0)]
+
+
+def trace_spans(spans: Iterable[Span], trace_id: str) -> list[Span]:
+    """The spans of one trace, by start time. ``trace_id`` may be a unique prefix."""
+    tid = trace_id.strip().lower()
+    matched = [s for s in spans if s.trace_id == tid]
+    if not matched and tid:
+        matched = [s for s in spans if s.trace_id.startswith(tid)]
+        if len({s.trace_id for s in matched}) > 1:
+            raise ValueError(f"trace id prefix {trace_id!r} is ambiguous")
+    return sorted(matched, key=lambda s: s.start_ns)
+
+
+def build_tree(spans: Sequence[Span]) -> list[tuple[int, Span]]:
+    """Depth-first (depth, span) order: children under their parent, siblings by start."""
+    children: dict[str, list[Span]] = defaultdict(list)
+    for s in spans:
+        children[s.parent_span_id].append(s)
+    for group in children.values():
+        group.sort(key=lambda s: s.start_ns)
+    out: list[tuple[int, Span]] = []
+    seen: set[str] = set()
+
+    def walk(span: Span, depth: int) -> None:
+        if span.span_id in seen:  # malformed data with a cycle
+            return
+        seen.add(span.span_id)
+        out.append((depth, span))
+        for child in children.get(span.span_id, []):
+            walk(child, depth + 1)
+
+    for root in _roots(spans):
+        walk(root, 0)
+    for s in sorted(spans, key=lambda s: s.start_ns):  # anything left (cycles)
+        if s.span_id not in seen:
+            walk(s, 0)
+    return out
+
+
+def _bar(offset: float, length: float, total: float, width: int) -> str:
+    """A bar of ``width`` cells: blank up to offset, then blocks (eighths for precision)."""
+    if total <= 0:
+        return "█".ljust(width)
+    start = int(round(offset / total * width))
+    start = min(start, width - 1)
+    eighths = max(1, int(round(length / total * width * 8)))
+    eighths = min(eighths, (width - start) * 8)
+    full, rest = divmod(eighths, 8)
+    return (" " * start + "█" * full + (_EIGHTHS[rest] if rest else "")).ljust(width)
+
+
+def waterfall_text(spans_of_trace: Sequence[Span], *, width: int = 40) -> Any:
+    """A Rich table: indented span tree, service, offset, duration and a timing bar.
+
+    Error spans are red; spans with a ``fault.injected`` event are marked with ⚡.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    spans = list(spans_of_trace)
+    if not spans:
+        return Text("no spans for this trace", style="yellow")
+    t0 = min(s.start_ns for s in spans)
+    total_ms = (max(s.end_ns for s in spans) - t0) / 1e6
+    trace_id = spans[0].trace_id
+    table = Table(
+        title=f"trace {trace_id} · {len(spans)} spans · {total_ms:.1f} ms",
+        title_justify="left",
+        expand=False,
+    )
+    table.add_column("operation", no_wrap=True)
+    table.add_column("service", no_wrap=True)
+    table.add_column("start", justify="right", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("timeline", no_wrap=True)
+    for depth, s in build_tree(spans):
+        offset_ms = (s.start_ns - t0) / 1e6
+        style = "red" if s.is_error else None
+        marker = " ⚡" if any(e.get("name") == "fault.injected" for e in s.events) else ""
+        label = Text("  " * depth + ("└ " if depth else "") + s.name + marker, style=style)
+        bar_style = "red" if s.is_error else "cyan"
+        table.add_row(
+            label,
+            Text(s.service, style=style),
+            f"+{offset_ms:.1f} ms",
+            Text(f"{s.duration_ms:.1f} ms", style=style),
+            Text(_bar(offset_ms, s.duration_ms, total_ms, width), style=bar_style),
+        )
+    return table
+
+
+def waterfall_figure(spans_of_trace: Sequence[Span]) -> Any:
+    """A matplotlib Figure with one horizontal bar per span (for notebooks).
+
+    Uses :class:`matplotlib.figure.Figure` directly (no pyplot global state), so it renders
+    inline in Jupyter and never opens a window.
+    """
+    from matplotlib.figure import Figure
+
+    rows = build_tree(list(spans_of_trace))
+    fig = Figure(figsize=(10, max(1.5, 0.35 * len(rows) + 1)))
+    ax = fig.add_subplot()
+    if not rows:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "no spans", ha="center", va="center")
+        return fig
+    t0 = min(s.start_ns for _, s in rows)
+    services = sorted({s.service for _, s in rows})
+    palette = [f"C{i % 10}" for i in range(len(services))]
+    color_of = dict(zip(services, palette, strict=True))
+    for i, (_depth, s) in enumerate(rows):
+        offset = (s.start_ns - t0) / 1e6
+        ax.barh(
+            i,
+            max(s.duration_ms, 0.01),
+            left=offset,
+            color="tab:red" if s.is_error else color_of[s.service],
+            edgecolor="black" if s.is_error else "none",
+        )
+        ax.text(offset, i, f" {s.duration_ms:.1f} ms", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(["  " * d + f"{s.service}: {s.name}" for d, s in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("ms since trace start")
+    ax.set_title(f"trace {rows[0][1].trace_id}")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Idempotent set-up on a fresh machine: system packages, the Python environment in .venv/,
+# and the collector binary. Safe to run again; each step skips what is already done.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# Debian packages the native stack and the tests use.
+PACKAGES=(redis-server nginx-light chromium openssl shellcheck)
+COMMANDS=(redis-server nginx chromium openssl shellcheck)
+
+missing=()
+for i in "${!COMMANDS[@]}"; do
+  if ! command -v "${COMMANDS[$i]}" >/dev/null 2>&1 && [ ! -x "/usr/sbin/${COMMANDS[$i]}" ]; then
+    missing+=("${PACKAGES[$i]}")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    echo "==> installing ${missing[*]} (sudo)"
+    sudo apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "missing system packages: ${missing[*]}" >&2
+    echo "install them with: sudo apt-get install ${missing[*]}" >&2
+    # redis-server is required; the others only enable optional parts (nginx, browser tests).
+    if ! command -v redis-server >/dev/null 2>&1; then exit 2; fi
+  fi
+fi
+
+# Python environment, reinstalled only when pyproject.toml changes.
+PY="${PYTHON:-python3}"
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "Python >= 3.11 is required (found: $("$PY" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+  exit 2
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "==> installing Python dependencies into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[load,labs,dev]'
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+# The collector, built from the ocb manifest and cached by its hash.
+bash scripts/build-collector.sh

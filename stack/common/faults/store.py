@@ -1,0 +1,89 @@
+"""Fault state in Redis: `fault:<id>` keys that expire with the fault, plus a change counter.
+
+Services poll the counter (cheap) and reload the set only when it moved; expiry is also
+enforced locally from `expires_at`, so a fault stops the moment it expires.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from stack.common.faults.model import Fault
+from stack.common.redis import FAULT_PREFIX
+
+VERSION_KEY = f"{FAULT_PREFIX}version"
+INDEX_KEY = f"{FAULT_PREFIX}index"
+
+
+def _key(fault_id: str) -> str:
+    return f"{FAULT_PREFIX}item:{fault_id}"
+
+
+async def add_fault(redis: aioredis.Redis, fault: Fault) -> None:
+    ttl_ms = max(1, int(fault.remaining() * 1000))
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.set(_key(fault.id), fault.model_dump_json(), px=ttl_ms)
+        pipe.sadd(INDEX_KEY, fault.id)
+        pipe.incr(VERSION_KEY)
+        await pipe.execute()
+
+
+async def list_faults(redis: aioredis.Redis) -> list[Fault]:
+    ids = sorted(await redis.smembers(INDEX_KEY))
+    if not ids:
+        return []
+    raw = await redis.mget([_key(i) for i in ids])
+    faults, gone = [], []
+    for fault_id, value in zip(ids, raw, strict=True):
+        if value is None:
+            gone.append(fault_id)
+        else:
+            fault = Fault.model_validate_json(value)
+            if fault.active():
+                faults.append(fault)
+    if gone:  # expired keys: keep the index tidy
+        await redis.srem(INDEX_KEY, *gone)
+    return faults
+
+
+async def remove_fault(redis: aioredis.Redis, fault_id: str) -> bool:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(_key(fault_id))
+        pipe.srem(INDEX_KEY, fault_id)
+        pipe.incr(VERSION_KEY)
+        deleted, _, _ = await pipe.execute()
+    return bool(deleted)
+
+
+async def clear_faults(redis: aioredis.Redis, *, created_by: str | None = None) -> int:
+    faults = await list_faults(redis)
+    doomed = [f.id for f in faults if created_by is None or f.created_by == created_by]
+    ids = set(await redis.smembers(INDEX_KEY)) if created_by is None else set(doomed)
+    async with redis.pipeline(transaction=True) as pipe:
+        for fault_id in ids:
+            pipe.delete(_key(fault_id))
+            pipe.srem(INDEX_KEY, fault_id)
+        pipe.incr(VERSION_KEY)
+        await pipe.execute()
+    return len(doomed)
+
+
+async def version(redis: aioredis.Redis) -> str:
+    return await redis.get(VERSION_KEY) or "0"
+
+
+def bad_release_version(redis_url: str, service: str) -> str | None:
+    """Synchronous read at process start: the release a `bad_release` fault makes us run."""
+    import redis as sync_redis
+
+    client = sync_redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=1)
+    try:
+        ids = client.smembers(INDEX_KEY)
+        for raw in client.mget([_key(i) for i in ids]) if ids else []:
+            if raw:
+                fault = Fault.model_validate_json(raw)
+                if fault.kind == "bad_release" and fault.target == service and fault.active():
+                    return str(fault.params["version"])
+        return None
+    finally:
+        client.close()

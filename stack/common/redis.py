@@ -1,0 +1,33 @@
+"""One asyncio Redis client per process, resilient to a Redis restart (retries with backoff)."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+
+from stack.common.settings import Settings
+
+# Key prefixes (DESIGN.md): each role of Redis under its own prefix.
+CACHE_PREFIX = "cache:"
+SESSION_PREFIX = "session:"
+JOB_PREFIX = "job:"
+FAULT_PREFIX = "fault:"
+STREAM = "stream:jobs"
+DEAD_STREAM = "stream:jobs:dead"
+GROUP = "workers"
+
+
+def create_redis(settings: Settings) -> aioredis.Redis:
+    return aioredis.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        health_check_interval=15,
+        # A graceful Redis restart takes ~1 s; ride it out instead of failing requests.
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=8),
+        retry_on_error=[ConnectionError, TimeoutError, BusyLoadingError],
+        max_connections=200,
+    )

@@ -1,0 +1,181 @@
+"""OpenTelemetry for every service: traces, metrics and logs over OTLP, one call to set up.
+
+Standard OTEL_* variables configure the exporters; OTEL_SDK_DISABLED=true turns everything off
+(no providers, no instrumentation, no exporter threads). Batch processors only: a synchronous
+span processor would put the collector on every request's critical path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from stack.common.settings import ServiceName, Settings
+
+log = logging.getLogger("stack.telemetry")
+
+# Baggage entries copied onto every span so attendees can filter their own traces.
+BAGGAGE_ATTRIBUTES = ("workshop.attendee", "workshop.session", "synthetic_request")
+NOT_TRACED_PATHS = "/health$,/ready$"
+
+
+def _otel_disabled(settings: Settings) -> bool:
+    return settings.otel_sdk_disabled or os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true"
+
+
+def resource_attributes(service: ServiceName, settings: Settings, version: str) -> dict[str, str]:
+    return {
+        "service.name": service.value,
+        "service.version": version,
+        "service.namespace": "dataprime",
+        "service.instance.id": f"{service.value}-{os.getpid()}",
+        "deployment.environment.name": settings.environment,
+        "cx.application.name": settings.cx_application_name,
+        "cx.subsystem.name": service.value,
+    }
+
+
+@dataclass
+class Telemetry:
+    service: ServiceName
+    enabled: bool
+    _providers: list[Any] = field(default_factory=list)
+
+    def shutdown(self) -> None:
+        """Flush and stop exporters; called on service shutdown so no span is lost."""
+        for provider in self._providers:
+            try:
+                # Bounded: a stopping service must not hang on an unreachable collector.
+                provider.force_flush(3000)
+                provider.shutdown()
+            except Exception:  # noqa: BLE001 - shutdown must not mask the exit path
+                log.warning("telemetry provider %s failed to shut down", type(provider).__name__)
+        self._providers.clear()
+
+
+def setup_telemetry(service: ServiceName, settings: Settings, version: str) -> Telemetry:
+    if _otel_disabled(settings):
+        return Telemetry(service, enabled=False)
+
+    # Current HTTP semantic conventions (http.request.method, http.response.status_code);
+    # database spans carry both the old and the new attribute names.
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database/dup")
+
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.processor.baggage import BaggageSpanProcessor
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = Resource.create(resource_attributes(service, settings, version))
+
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(BaggageSpanProcessor(lambda k: k in BAGGAGE_ATTRIBUTES))
+    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(tracer_provider)
+
+    interval = int(os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "10000"))
+    meter_provider = MeterProvider(
+        resource=resource,
+        metric_readers=[
+            PeriodicExportingMetricReader(OTLPMetricExporter(), export_interval_millis=interval)
+        ],
+    )
+    metrics.set_meter_provider(meter_provider)
+
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    set_logger_provider(logger_provider)
+    logging.getLogger().addHandler(
+        LoggingHandler(level=logging.INFO, logger_provider=logger_provider)
+    )
+
+    AioHttpClientInstrumentor().instrument(tracer_provider=tracer_provider)
+    RedisInstrumentor().instrument(tracer_provider=tracer_provider)
+    return Telemetry(service, True, [tracer_provider, meter_provider, logger_provider])
+
+
+def instrument_app(app: Any, telemetry: Telemetry) -> None:
+    if not telemetry.enabled:
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        excluded_urls=NOT_TRACED_PATHS,
+        # The ASGI receive/send sub-spans double the span count for no insight.
+        exclude_spans=["receive", "send"],
+    )
+
+
+def tracer(name: str = "stack") -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def meter(name: str = "stack") -> metrics.Meter:
+    return metrics.get_meter(name)
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Background polling (fault refresh, readiness, stream reads) must not create root traces."""
+    with suppress_instrumentation():
+        yield
+
+
+def inject_context(carrier: dict[str, str]) -> dict[str, str]:
+    """Write traceparent/tracestate/baggage of the current context into a carrier."""
+    propagate.inject(carrier)
+    return carrier
+
+
+def extract_context(carrier: dict[str, str]) -> Context:
+    return propagate.extract(carrier)
+
+
+def record_error(span: trace.Span, exc: BaseException | str) -> None:
+    if isinstance(exc, BaseException):
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, str(exc)[:200]))
+    else:
+        span.set_status(Status(StatusCode.ERROR, exc[:200]))
+
+
+def current_trace_id() -> str | None:
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None
+
+
+__all__ = [
+    "BAGGAGE_ATTRIBUTES",
+    "SpanKind",
+    "Telemetry",
+    "current_trace_id",
+    "extract_context",
+    "inject_context",
+    "instrument_app",
+    "meter",
+    "record_error",
+    "resource_attributes",
+    "setup_telemetry",
+    "tracer",
+    "untraced",
+]

@@ -1,0 +1,27 @@
+"""DataPrime domain package: parse/validate, generate from plain language, execute.
+
+Public API (imported by the web services, Locust and tests):
+    validate(query) -> ValidationResult          never raises
+    generate(question) -> Generated              ValueError on empty question
+    execute(query, *, preview=20) -> ExecutionResult   raises QueryError
+    normalize_question(question) -> str          cache key
+    INTENTS: tuple[str, ...]
+"""
+
+from .errors import Issue, QueryError
+from .executor import ExecutionResult, execute
+from .generator import INTENTS, Generated, generate, normalize_question
+from .validator import ValidationResult, validate
+
+__all__ = [
+    "INTENTS",
+    "ExecutionResult",
+    "Generated",
+    "Issue",
+    "QueryError",
+    "ValidationResult",
+    "execute",
+    "generate",
+    "normalize_question",
+    "validate",
+]

@@ -1,0 +1,104 @@
+"""frontend: serves the single-page UI and forwards `/api/*` to the api-gateway.
+
+Behind nginx, `/api/` never reaches this process (nginx routes it to the gateway directly).
+Without nginx (a user opening http://127.0.0.1:8020), the UI still works because this app
+forwards `/api/*` itself: a small streaming reverse proxy over the service's shared aiohttp
+session. The aiohttp client instrumentation re-injects `traceparent`/`baggage` from the active
+context, so the gateway's spans become children of this hop and keep the attendee's baggage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+from fastapi import Request
+from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
+from starlette.responses import Response, StreamingResponse
+
+from stack.common.problems import Problem
+from stack.common.service import Service
+from stack.common.settings import ServiceName
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+# Request headers passed to the gateway, and response headers passed back.
+FORWARD_REQUEST = (
+    "content-type",
+    "authorization",
+    "baggage",
+    "traceparent",
+    "tracestate",
+    "cookie",
+    "accept",
+)
+FORWARD_RESPONSE = ("content-type", "retry-after", "www-authenticate", "location")
+
+service = Service(ServiceName.FRONTEND, title="DataPrime Assistant UI")
+app = service.app
+settings = service.settings
+
+
+@app.api_route(
+    "/api/{path:path}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+)
+async def proxy_api(request: Request, path: str) -> Response:
+    url = f"{settings.url(ServiceName.GATEWAY)}/api/{path}"
+    headers = {k: v for k in FORWARD_REQUEST if (v := request.headers.get(k)) is not None}
+    headers["x-forwarded-for"] = request.client.host if request.client else ""
+    body = await request.body()
+    try:
+        upstream = await service.http.session.request(
+            request.method,
+            url,
+            params=list(request.query_params.multi_items()),
+            data=body or None,
+            headers=headers,
+            allow_redirects=False,
+        )
+    except aiohttp.ClientConnectorError as exc:
+        raise Problem(
+            503,
+            f"api-gateway is unavailable ({type(exc).__name__})",
+            service=ServiceName.GATEWAY.value,
+            slug="downstream-unavailable",
+        ) from exc
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise Problem(
+            502,
+            f"api-gateway failed: {type(exc).__name__}",
+            service=ServiceName.GATEWAY.value,
+            slug="downstream-error",
+        ) from exc
+
+    raw_headers = [
+        (k.encode("latin-1"), v.encode("latin-1"))
+        for k in FORWARD_RESPONSE
+        for v in upstream.headers.getall(k, [])
+    ] + [(b"set-cookie", v.encode("latin-1")) for v in upstream.headers.getall("set-cookie", [])]
+
+    async def stream() -> AsyncIterator[bytes]:
+        async for chunk in upstream.content.iter_chunked(16_384):
+            yield chunk
+
+    response = StreamingResponse(
+        stream(), status_code=upstream.status, background=BackgroundTask(upstream.release)
+    )
+    response.raw_headers = raw_headers
+    return response
+
+
+class _UIFiles(StaticFiles):
+    """Static files; `index.html` is revalidated on every load so a new release shows at once."""
+
+    async def get_response(self, path: str, scope):  # type: ignore[no-untyped-def]
+        response = await super().get_response(path, scope)
+        response.headers.setdefault("cache-control", "no-cache")
+        return response
+
+
+app.mount("/", _UIFiles(directory=STATIC_DIR, html=True), name="ui")

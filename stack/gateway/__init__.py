@@ -1,0 +1,1 @@
+"""api-gateway pieces: public API models, sessions, admin auth."""

@@ -1,0 +1,125 @@
+"""The public API's request and response models (they shape the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from stack.common.settings import get_settings
+
+_settings = get_settings()
+
+
+class QuestionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(
+        min_length=1,
+        max_length=_settings.question_max_chars,
+        description="A question about logs or traces in plain language",
+        examples=["errors from checkout in the last hour by status code"],
+    )
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+
+class Issue(BaseModel):
+    message: str
+    line: int
+    column: int
+
+
+class Validation(BaseModel):
+    valid: bool
+    errors: list[Issue] = []
+    warnings: list[Issue] = []
+    normalized: str | None = None
+
+
+class QueryAccepted(BaseModel):
+    id: str
+    status: Literal["queued"]
+    query: str
+    intent: str
+    confidence: float
+    explanation: str
+    source: str
+    cached: bool
+    validation: Validation
+
+
+class QueryStatus(BaseModel):
+    id: str
+    status: Literal["queued", "processing", "done", "failed"]
+    question: str | None = None
+    query: str | None = None
+    intent: str | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    created_at: float | None = None
+    completed_at: float | None = None
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rating: int = Field(ge=1, le=5, description="1 (useless) to 5 (exactly right)")
+    comment: str | None = Field(None, max_length=_settings.comment_max_chars)
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    job_id: str
+    rating: int
+
+
+class HistoryItem(BaseModel):
+    job_id: str
+    question: str
+    query: str
+    intent: str
+    status: str
+    error: str | None = None
+    attendee: str | None = None
+    rating: int | None = None
+    created_at: float
+    completed_at: float | None = None
+
+
+class HistoryPage(BaseModel):
+    items: list[HistoryItem]
+    page: int
+    page_size: int
+    total: int
+
+
+class ServiceHealth(BaseModel):
+    status: Literal["ready", "unavailable"]
+    detail: str | None = None
+    url: str
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    services: dict[str, ServiceHealth]
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    service: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "content": {"application/problem+json": {}}}
+    for code in (401, 403, 404, 413, 422, 429, 502, 503, 504)
+}

@@ -1,0 +1,352 @@
+"""api-gateway: the public API under /api — questions, results, feedback, history, admin.
+
+A question goes query-service → validation-service → queue-service and is answered 202 with a
+job id; the queue worker finishes it asynchronously. Every downstream failure is answered as
+a problem naming the service (502/503/504), never a hang or a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request, Response
+from opentelemetry import baggage, context, trace
+
+from stack.common.faults import Fault, FaultSpec, catalogue, identity
+from stack.common.faults import store as fault_store
+from stack.common.faults.engine import request_baggage
+from stack.common.problems import Problem
+from stack.common.redis import CACHE_PREFIX, SESSION_PREFIX
+from stack.common.service import Service
+from stack.common.settings import ServiceName
+from stack.common.telemetry import untraced
+from stack.gateway import models as m
+from stack.gateway.auth import is_admin, require_admin
+from stack.gateway.sessions import session_id
+
+service = Service(
+    ServiceName.GATEWAY, uses_redis=True, title="DataPrime Assistant API", public_api=True
+)
+app = service.app
+settings = service.settings
+redis = service.redis
+assert redis is not None
+http = service.http
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+R = m.PROBLEM_RESPONSES
+
+
+@contextmanager
+def session_baggage(sid: str) -> Iterator[None]:
+    """Carry `workshop.session` to every downstream service (span attributes, fault scope)."""
+    trace.get_current_span().set_attribute("workshop.session", sid)
+    token = context.attach(baggage.set_baggage("workshop.session", sid))
+    header = request_baggage.get()
+    bag_token = request_baggage.set(
+        header
+        if "workshop.session=" in header
+        else ",".join(filter(None, [header, f"workshop.session={sid}"]))
+    )
+    try:
+        yield
+    finally:
+        request_baggage.reset(bag_token)
+        context.detach(token)
+
+
+async def current_session(request: Request, response: Response) -> str:
+    return await session_id(request, response, redis, settings.session_ttl_seconds)
+
+
+# ---- questions -----------------------------------------------------------------------------
+@app.post(
+    "/api/queries",
+    status_code=202,
+    response_model=m.QueryAccepted,
+    responses=R,
+    tags=["queries"],
+    summary="Ask a question; answered 202 with a job id",
+)
+async def ask(body: m.QuestionIn, sid: Annotated[str, Depends(current_session)]) -> dict[str, Any]:
+    attendee, _ = identity()
+    with session_baggage(sid):
+        generated = await http.post(
+            ServiceName.QUERY, "/generate", json={"question": body.question}
+        )
+        validation = await http.post(
+            ServiceName.VALIDATION, "/validate", json={"query": generated["query"]}
+        )
+        if not validation["valid"]:
+            raise Problem(
+                422,
+                "the generated query did not validate: " + validation["errors"][0]["message"],
+                errors=[{"field": "query", "reason": e["message"]} for e in validation["errors"]],
+                service=ServiceName.VALIDATION.value,
+                slug="invalid-query",
+            )
+        job_id = uuid.uuid4().hex
+        trace.get_current_span().set_attribute("workshop.job_id", job_id)
+        await http.post(
+            ServiceName.QUEUE,
+            "/jobs",
+            json={
+                "job_id": job_id,
+                "question": body.question,
+                "query": generated["query"],
+                "intent": generated["intent"],
+                "attendee": attendee,
+                "session": sid,
+            },
+        )
+    return {
+        "id": job_id,
+        "status": "queued",
+        "query": generated["query"],
+        "intent": generated["intent"],
+        "confidence": generated["confidence"],
+        "explanation": generated["explanation"],
+        "source": generated.get("source", "rules"),
+        "cached": generated.get("cached", False),
+        "validation": validation,
+    }
+
+
+@app.get(
+    "/api/queries/{job_id}",
+    response_model=m.QueryStatus,
+    responses=R,
+    tags=["queries"],
+    summary="Poll a question's job",
+)
+async def get_query(job_id: str) -> dict[str, Any]:
+    if not JOB_ID.match(job_id):
+        raise Problem(404, f"no question with id `{job_id[:40]}`")
+    status: dict[str, Any] | None = None
+    try:
+        status = await http.get(ServiceName.QUEUE, f"/jobs/{job_id}")
+    except Problem as exc:
+        if exc.status != 404:
+            raise
+    if status is None or status.get("status") in ("done", "failed"):
+        try:
+            stored = await http.get(ServiceName.STORAGE, f"/results/{job_id}")
+            return {
+                "id": job_id,
+                **{k: stored.get(k) for k in m.QueryStatus.model_fields if k != "id"},
+            }
+        except Problem as exc:
+            if exc.status != 404:
+                raise
+    if status is None:
+        raise Problem(404, f"no question with id `{job_id}`")
+    return {
+        "id": job_id,
+        "status": status.get("status", "queued"),
+        "question": status.get("question"),
+        "query": status.get("query"),
+        "intent": status.get("intent"),
+        "error": status.get("error"),
+        "created_at": float(status["created_at"]) if status.get("created_at") else None,
+    }
+
+
+@app.post(
+    "/api/queries/{job_id}/feedback",
+    status_code=201,
+    response_model=m.FeedbackOut,
+    responses=R,
+    tags=["queries"],
+    summary="Rate a result 1–5 with an optional comment",
+)
+async def feedback(job_id: str, body: m.FeedbackIn) -> dict[str, Any]:
+    if not JOB_ID.match(job_id):
+        raise Problem(404, f"no question with id `{job_id[:40]}`")
+    ctx = trace.get_current_span().get_span_context()
+    return await http.post(
+        ServiceName.STORAGE,
+        "/feedback",
+        json={
+            "job_id": job_id,
+            "rating": body.rating,
+            "comment": body.comment,
+            "trace_id": format(ctx.trace_id, "032x") if ctx.is_valid else None,
+        },
+    )
+
+
+@app.get(
+    "/api/history",
+    response_model=m.HistoryPage,
+    responses=R,
+    tags=["queries"],
+    summary="Past questions, newest first",
+)
+async def history(
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=settings.history_max_page_size)] = 20,
+    attendee: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, Any]:
+    if page * page_size > settings.history_max_depth:
+        raise Problem(
+            422,
+            f"history is available to a depth of {settings.history_max_depth} entries",
+            errors=[
+                {
+                    "field": "page",
+                    "reason": f"page × page_size must be ≤ {settings.history_max_depth}",
+                }
+            ],
+        )
+    params: dict[str, Any] = {"page": page, "page_size": page_size}
+    if attendee:
+        params["attendee"] = attendee
+    return await http.get(ServiceName.STORAGE, "/history", params=params)
+
+
+@app.get("/api/stats", tags=["status"], summary="Job, feedback and stream figures")
+async def stats() -> dict[str, Any]:
+    storage, queue = await asyncio.gather(
+        http.get(ServiceName.STORAGE, "/stats"), http.get(ServiceName.QUEUE, "/stats")
+    )
+    return {**storage, "queue": queue}
+
+
+@app.get(
+    "/api/health",
+    response_model=m.HealthOut,
+    tags=["status"],
+    summary="Readiness of every service in one answer",
+)
+async def health() -> dict[str, Any]:
+    async def probe(name: ServiceName) -> tuple[str, dict[str, Any]]:
+        url = settings.url(name)
+        try:
+            with untraced():
+                await http.request(name, "GET", "/ready", read_timeout=2.0)
+            return name.value, {"status": "ready", "url": url}
+        except Problem as exc:
+            return name.value, {"status": "unavailable", "detail": exc.detail, "url": url}
+
+    names = [s for s in ServiceName if s is not ServiceName.FRONTEND]
+    results = dict(await asyncio.gather(*(probe(n) for n in names)))
+    ok = all(r["status"] == "ready" for r in results.values())
+    return {"status": "ok" if ok else "degraded", "services": results}
+
+
+@app.get("/api/config", tags=["status"], summary="What the UI needs to link to Coralogix")
+async def ui_config() -> dict[str, Any]:
+    return {
+        "application_name": settings.cx_application_name,
+        "coralogix": {
+            "enabled": settings.coralogix_enabled,
+            "domain": settings.cx_domain if settings.coralogix_enabled else None,
+            "team_url": settings.cx_team_url or None,
+        },
+        "attendee_faults": settings.attendee_faults,
+    }
+
+
+# ---- admin ---------------------------------------------------------------------------------
+Admin = Depends(require_admin)
+
+
+@app.get(
+    "/api/admin/faults/catalogue",
+    tags=["admin"],
+    responses=R,
+    summary="Fault kinds with their parameter schema",
+)
+async def fault_catalogue(request: Request) -> list[dict[str, Any]]:
+    _require_fault_rights(request)
+    return catalogue()
+
+
+@app.get("/api/admin/faults", tags=["admin"], responses=R, summary="Active faults")
+async def list_faults(request: Request) -> list[dict[str, Any]]:
+    _require_fault_rights(request)
+    return [f.public() for f in await fault_store.list_faults(redis)]
+
+
+@app.post(
+    "/api/admin/faults", status_code=201, tags=["admin"], responses=R, summary="Inject a fault"
+)
+async def add_fault(request: Request, spec: FaultSpec) -> dict[str, Any]:
+    attendee = _require_fault_rights(request)
+    if attendee is not None and (spec.scope != "attendee" or spec.scope_value != attendee):
+        raise Problem(
+            403,
+            "attendees may only create faults scoped to their own attendee id",
+            errors=[{"field": "scope", "reason": "must be `attendee` with your id"}],
+        )
+    fault = Fault.create(spec, created_by=f"attendee:{attendee}" if attendee else "admin")
+    await fault_store.add_fault(redis, fault)
+    return fault.public()
+
+
+@app.delete("/api/admin/faults/{fault_id}", tags=["admin"], responses=R, summary="Clear one fault")
+async def remove_fault(request: Request, fault_id: str) -> dict[str, Any]:
+    attendee = _require_fault_rights(request)
+    if attendee is not None:
+        owned = {
+            f.id
+            for f in await fault_store.list_faults(redis)
+            if f.created_by == f"attendee:{attendee}"
+        }
+        if fault_id not in owned:
+            raise Problem(403, "attendees may only clear their own faults")
+    if not await fault_store.remove_fault(redis, fault_id):
+        raise Problem(404, f"no active fault `{fault_id[:60]}`")
+    return {"cleared": fault_id}
+
+
+@app.delete(
+    "/api/admin/faults",
+    tags=["admin"],
+    responses=R,
+    dependencies=[Admin],
+    summary="Clear every fault",
+)
+async def clear_faults() -> dict[str, Any]:
+    return {"cleared": await fault_store.clear_faults(redis)}
+
+
+@app.post(
+    "/api/admin/reset",
+    tags=["admin"],
+    responses=R,
+    dependencies=[Admin],
+    summary="Faults, queue, cache, sessions and database back to empty",
+)
+async def reset() -> dict[str, Any]:
+    started = time.perf_counter()
+    faults = await fault_store.clear_faults(redis)
+    removed = 0
+    for prefix in (CACHE_PREFIX, SESSION_PREFIX):
+        async for key in redis.scan_iter(match=f"{prefix}*", count=1000):
+            removed += await redis.unlink(key)
+    queue = await http.post(ServiceName.QUEUE, "/admin/reset")
+    storage = await http.post(ServiceName.STORAGE, "/admin/reset")
+    return {
+        "faults_cleared": faults,
+        "keys_removed": removed,
+        "queue": queue,
+        "storage": storage,
+        "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+
+
+def _require_fault_rights(request: Request) -> str | None:
+    """None for the admin; the attendee id when ATTENDEE_FAULTS lets attendees self-serve."""
+    if is_admin(request):
+        return None
+    attendee, _ = identity()
+    if settings.attendee_faults and attendee and request.headers.get("authorization") is None:
+        return attendee
+    require_admin(request)
+    return None

@@ -1,0 +1,40 @@
+"""processing-service: executes a DataPrime query against the synthetic data set (CPU-bound)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry import trace
+from pydantic import BaseModel, Field
+
+from stack.common.problems import Problem
+from stack.common.service import Service
+from stack.common.settings import ServiceName
+from stack.dataprime import QueryError, execute
+
+service = Service(ServiceName.PROCESSING)
+app = service.app
+
+
+@service.on_startup
+async def _warm() -> None:
+    # Build the synthetic data set now, not on the first user's request.
+    execute("source spans | limit 1")
+    execute("source logs | limit 1")
+
+
+class ExecuteRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=20_000)
+    preview: int = Field(20, ge=1, le=200)
+
+
+@app.post("/execute")
+async def execute_query(body: ExecuteRequest) -> dict[str, Any]:
+    try:
+        result = execute(body.query, preview=body.preview)
+    except QueryError as exc:
+        raise Problem(422, str(exc), slug="query-error", service=service.name.value) from exc
+    span = trace.get_current_span()
+    span.set_attribute("dataprime.rows_scanned", result.rows_scanned)
+    span.set_attribute("dataprime.rows_matched", result.rows_matched)
+    return result.to_dict()

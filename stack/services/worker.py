@@ -1,0 +1,316 @@
+"""queue-worker: consumes `stream:jobs` in group `workers` — processing → storage → XACK.
+
+At-least-once with idempotent storage: an entry is acknowledged only after storage confirmed
+it, so a crash (even SIGKILL) leaves it pending; on restart this consumer re-reads its own
+pending entries and XAUTOCLAIM takes over entries idle past WORKER_CLAIM_IDLE_MS from any
+consumer. Failures are retried with backoff; past WORKER_MAX_ATTEMPTS deliveries the job goes
+to `stream:jobs:dead` with its reason. SIGTERM stops reading and drains in-flight jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from typing import Any
+
+import orjson
+
+from stack.common.faults import mark_span
+from stack.common.problems import Problem
+from stack.common.redis import DEAD_STREAM, GROUP, JOB_PREFIX, STREAM
+from stack.common.service import Service
+from stack.common.settings import ServiceName
+from stack.common.streams import ensure_group, stream_stats
+from stack.common.telemetry import (
+    SpanKind,
+    current_trace_id,
+    extract_context,
+    meter,
+    record_error,
+    tracer,
+    untraced,
+)
+
+service = Service(ServiceName.WORKER, uses_redis=True)
+app = service.app
+settings = service.settings
+redis = service.redis
+assert redis is not None
+log = logging.getLogger("stack.worker")
+consumer = settings.worker_consumer or f"worker-{socket.gethostname()}"
+
+_meter = meter("stack.worker")
+jobs_processed = _meter.create_counter("workshop.jobs.processed", description="Jobs stored")
+jobs_failed = _meter.create_counter("workshop.jobs.failed", description="Job attempts failed")
+jobs_dead = _meter.create_counter("workshop.jobs.dead_lettered", description="Jobs dead-lettered")
+job_latency = _meter.create_histogram(
+    "workshop.job.duration", unit="ms", description="Job latency from enqueue to stored"
+)
+
+_stopping = asyncio.Event()
+_inflight: set[asyncio.Task[None]] = set()
+_semaphore = asyncio.Semaphore(settings.worker_concurrency)
+_counts = {"processed": 0, "failed_attempts": 0, "dead": 0, "claimed": 0}
+
+
+class Permanent(Exception):
+    """A failure retrying cannot fix (the query itself is bad)."""
+
+
+@service.on_startup
+async def _startup() -> None:
+    with untraced():
+        await ensure_group(redis)
+    service.spawn(_consume(), "consume")
+    service.spawn(_reclaim(), "reclaim")
+
+
+@service.on_shutdown
+async def _drain() -> None:
+    _stopping.set()
+    if _inflight:
+        log.info("draining in-flight jobs", extra={"fields": {"jobs": len(_inflight)}})
+        await asyncio.wait(_inflight, timeout=settings.shutdown_grace_seconds)
+
+
+@app.get("/stats")
+async def stats() -> dict[str, Any]:
+    return {
+        "consumer": consumer,
+        "inflight": len(_inflight),
+        **_counts,
+        **await stream_stats(redis),
+    }
+
+
+async def _stall_gate() -> None:
+    """queue_stall in pause mode: stop taking new work while the fault is active."""
+    while service.faults.active("queue_stall") and any(
+        f.params["mode"] == "pause" for f in service.faults.active("queue_stall")
+    ):
+        if _stopping.is_set():
+            return
+        await asyncio.sleep(0.2)
+
+
+async def _consume() -> None:
+    # First our own pending entries (a previous life of this consumer died holding them),
+    # then new ones (">").
+    cursor, backlog = "0", True
+    while not _stopping.is_set():
+        await _stall_gate()
+        free = settings.worker_concurrency - len(_inflight)
+        if free <= 0:
+            await asyncio.sleep(0.005)
+            continue
+        try:
+            with untraced():
+                answer = await redis.xreadgroup(
+                    GROUP,
+                    consumer,
+                    {STREAM: cursor},
+                    count=min(free, settings.worker_batch),
+                    block=None if backlog else 1000,
+                )
+        except Exception as exc:  # noqa: BLE001 - Redis restarting: wait and retry
+            if "NOGROUP" in str(exc):
+                with untraced():
+                    await ensure_group(redis)
+            log.warning("stream read failed", extra={"fields": {"error": str(exc)[:200]}})
+            await asyncio.sleep(0.5)
+            continue
+        entries = answer[0][1] if answer else []
+        if backlog:
+            if not entries:
+                cursor, backlog = ">", False
+                continue
+            cursor = entries[-1][0]  # continue through our pending list
+        for message_id, fields in entries:
+            if not fields:  # trimmed away while pending
+                with untraced():
+                    await redis.xack(STREAM, GROUP, message_id)
+                continue
+            _start(message_id, fields)
+
+
+def _start(message_id: str, fields: dict[str, str], deliveries: int = 1) -> None:
+    task = asyncio.create_task(_handle(message_id, fields, deliveries))
+    _inflight.add(task)
+    task.add_done_callback(_inflight.discard)
+
+
+async def _reclaim() -> None:
+    """XAUTOCLAIM entries idle too long (their consumer crashed or hangs)."""
+    while not _stopping.is_set():
+        await asyncio.sleep(min(5.0, settings.worker_claim_idle_ms / 2000))
+        if service.faults.active("queue_stall"):
+            continue
+        try:
+            with untraced():
+                _next, claimed, _deleted = await redis.xautoclaim(
+                    STREAM,
+                    GROUP,
+                    consumer,
+                    min_idle_time=settings.worker_claim_idle_ms,
+                    start_id="0-0",
+                    count=50,
+                )
+                if not claimed:
+                    continue
+                pending = await redis.xpending_range(
+                    STREAM, GROUP, min=claimed[0][0], max=claimed[-1][0], count=len(claimed) + 50
+                )
+        except Exception as exc:  # noqa: BLE001
+            log.warning("reclaim failed", extra={"fields": {"error": str(exc)[:200]}})
+            continue
+        deliveries = {p["message_id"]: int(p["times_delivered"]) for p in pending}
+        for message_id, fields in claimed:
+            if any(t.get_name() == message_id for t in _inflight):
+                continue
+            _counts["claimed"] += 1
+            if fields:
+                _start(message_id, fields, deliveries.get(message_id, 2))
+            else:
+                with untraced():
+                    await redis.xack(STREAM, GROUP, message_id)
+
+
+async def _handle(message_id: str, fields: dict[str, str], deliveries: int) -> None:
+    asyncio.current_task().set_name(message_id)  # type: ignore[union-attr]
+    async with _semaphore:
+        parent = extract_context(fields)
+        job = orjson.loads(fields["payload"])
+        with tracer("stack.worker").start_as_current_span(
+            f"process {STREAM}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+        ) as span:
+            span.set_attribute("messaging.system", "redis")
+            span.set_attribute("messaging.destination.name", STREAM)
+            span.set_attribute("messaging.operation.type", "process")
+            span.set_attribute("messaging.consumer.group.name", GROUP)
+            span.set_attribute("messaging.message.id", message_id)
+            span.set_attribute("messaging.message.conversation_id", job["job_id"])
+            span.set_attribute("messaging.message.delivery_count", deliveries)
+            for key in ("attendee", "session"):
+                if job.get(key):
+                    span.set_attribute(f"workshop.{key}", job[key])
+            await _run(job, message_id, fields, deliveries, span)
+
+
+async def _run(
+    job: dict[str, Any], message_id: str, fields: dict[str, str], deliveries: int, span: Any
+) -> None:
+    job_id = job["job_id"]
+    key = f"{JOB_PREFIX}{job_id}"
+    await redis.hset(key, mapping={"status": "processing"})
+    attempt = deliveries
+    reason = ""
+    while attempt <= settings.worker_max_attempts:
+        await _slow_gate()
+        try:
+            await _process_and_store(job, fields, status_key=key)
+            await redis.xack(STREAM, GROUP, message_id)
+            enqueued = float(fields.get("enqueued_at", time.time()))
+            job_latency.record((time.time() - enqueued) * 1000)
+            jobs_processed.add(1)
+            _counts["processed"] += 1
+            return
+        except Permanent as exc:
+            await _store_failed(job, fields, str(exc))
+            await redis.xack(STREAM, GROUP, message_id)
+            record_error(span, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - every other failure is retried
+            reason = str(exc)[:300] or type(exc).__name__
+            jobs_failed.add(1)
+            _counts["failed_attempts"] += 1
+            span.add_event("retry", {"retry.attempt": attempt, "error.message": reason})
+            attempt += 1
+            if _stopping.is_set():
+                return  # leave it pending: the next worker life picks it up
+            await asyncio.sleep(settings.worker_backoff_ms * 2 ** (attempt - 2) / 1000)
+    await _dead_letter(job, message_id, fields, reason, span)
+
+
+async def _slow_gate() -> None:
+    for fault in service.faults.active("queue_stall"):
+        if fault.params["mode"] == "slow":
+            mark_span(fault)
+            await asyncio.sleep(fault.params["delay_ms"] / 1000)
+            return
+
+
+async def _process_and_store(job: dict[str, Any], fields: dict[str, str], status_key: str) -> None:
+    try:
+        result = await service.http.post(
+            ServiceName.PROCESSING, "/execute", json={"query": job["query"]}
+        )
+    except Problem as exc:
+        if exc.status == 422:
+            raise Permanent(exc.detail) from exc
+        raise
+    await service.http.request(
+        ServiceName.STORAGE,
+        "PUT",
+        f"/results/{job['job_id']}",
+        json={
+            "question": job["question"],
+            "query": job["query"],
+            "intent": job["intent"],
+            "status": "done",
+            "result": result,
+            "rows_scanned": result.get("rows_scanned"),
+            "elapsed_ms": result.get("elapsed_ms"),
+            "trace_id": current_trace_id(),
+            "attendee": job.get("attendee"),
+            "session": job.get("session"),
+            "created_at": float(fields.get("enqueued_at", time.time())),
+        },
+    )
+    await redis.hset(status_key, mapping={"status": "done", "completed_at": repr(time.time())})
+
+
+async def _store_failed(job: dict[str, Any], fields: dict[str, str], error: str) -> None:
+    await service.http.request(
+        ServiceName.STORAGE,
+        "PUT",
+        f"/results/{job['job_id']}",
+        json={
+            "question": job["question"],
+            "query": job["query"],
+            "intent": job["intent"],
+            "status": "failed",
+            "error": error,
+            "trace_id": current_trace_id(),
+            "attendee": job.get("attendee"),
+            "session": job.get("session"),
+            "created_at": float(fields.get("enqueued_at", time.time())),
+        },
+    )
+    await redis.hset(
+        f"{JOB_PREFIX}{job['job_id']}", mapping={"status": "failed", "error": error[:300]}
+    )
+
+
+async def _dead_letter(
+    job: dict[str, Any], message_id: str, fields: dict[str, str], reason: str, span: Any
+) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.xadd(
+            DEAD_STREAM,
+            {**fields, "reason": reason, "source_id": message_id, "dead_at": repr(time.time())},
+        )
+        pipe.xack(STREAM, GROUP, message_id)
+        pipe.hset(
+            f"{JOB_PREFIX}{job['job_id']}",
+            mapping={"status": "failed", "error": f"dead-lettered: {reason}"},
+        )
+        await pipe.execute()
+    jobs_dead.add(1)
+    _counts["dead"] += 1
+    record_error(span, f"dead-lettered after {settings.worker_max_attempts} attempts: {reason}")
+    span.set_attribute("error.type", "dead_letter")
+    log.error("job dead-lettered", extra={"fields": {"job_id": job["job_id"], "reason": reason}})

@@ -1,0 +1,1 @@
+"""SQLite persistence for storage-service: migrations, traced queries, repository functions."""

@@ -1,0 +1,115 @@
+"""Shared fixtures. `stack` starts ONE real native stack per test session (real redis-server,
+real collector when built, real service processes under supervisord) on ports derived from
+TEST_PORT_BASE (default 18000) in a temporary data directory, so it never collides with a
+developer's own `workshop up` on the default ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from stack.common.settings import ServiceName
+from stack.native import launcher
+from stack.native.config import NativeConfig
+from workshop.api import Gateway
+
+REPO = Path(__file__).resolve().parents[1]
+IN_CI = os.environ.get("CI") == "true"
+
+
+def test_config(data_dir: Path) -> NativeConfig:
+    base = int(os.environ.get("TEST_PORT_BASE", "18000"))
+    return NativeConfig(
+        data_dir=data_dir,
+        port_base=base + 10,
+        redis_port=base + 379,
+        otlp_grpc_port=base + 317,
+        otlp_http_port=base + 318,
+        collector_health_port=base + 133,
+        nginx_http_port=base + 80,
+        nginx_https_port=base + 443,
+        extra_env={
+            # Fast enough for tests to see a crashed worker's jobs reclaimed.
+            "WORKER_CLAIM_IDLE_MS": "3000",
+            "OTEL_METRIC_EXPORT_INTERVAL": "2000",
+            "OTEL_BSP_SCHEDULE_DELAY": "500",
+            "OTEL_BLRP_SCHEDULE_DELAY": "500",
+            "SHUTDOWN_GRACE_SECONDS": "8",
+        },
+    )
+
+
+def collector_built() -> bool:
+    try:
+        from stack.native.collector import collector_binary
+    except ImportError:
+        return False
+    return collector_binary().exists()
+
+
+@dataclass
+class StackHandle:
+    cfg: NativeConfig
+    collector: bool
+    nginx: bool
+
+    def gateway(self, **kw: object) -> Gateway:
+        return Gateway.for_native(self.cfg, **kw)
+
+    def url(self, service: ServiceName) -> str:
+        return self.cfg.url(service)
+
+    @property
+    def admin_token(self) -> str:
+        return self.cfg.admin_token_file.read_text().strip()
+
+    @property
+    def telemetry_dir(self) -> Path:
+        return self.cfg.telemetry_dir
+
+    @property
+    def redis_url(self) -> str:
+        return self.cfg.redis_url
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
+    # Under data/ (ignored by git) rather than a pytest tmp dir: the logs outlive the run
+    # for whoever has to read why a test failed.
+    base = os.environ.get("TEST_PORT_BASE", "18000")
+    data_dir = REPO / "data" / f"test-stack-{base}"
+    cfg = test_config(data_dir)
+    launcher.down(cfg)  # a stack left over by an interrupted run
+    shutil.rmtree(data_dir, ignore_errors=True)
+    with_collector = collector_built()
+    if IN_CI and not with_collector:
+        pytest.fail("CI must build the collector first (`make collector`)")
+    nginx = shutil.which("nginx") is not None and _nginx_supported()
+    result = launcher.up(cfg, collector=with_collector, nginx=nginx or False, timeout=90)
+    try:
+        yield StackHandle(cfg, result.collector, result.nginx)
+    finally:
+        launcher.down(cfg)
+
+
+def _nginx_supported() -> bool:
+    try:
+        from stack.native import nginx  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture()
+def gateway(stack: StackHandle) -> Gateway:
+    return stack.gateway()
+
+
+@pytest.fixture()
+def admin(stack: StackHandle) -> Gateway:
+    return stack.gateway(admin_token=stack.admin_token)

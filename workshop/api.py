@@ -1,0 +1,125 @@
+"""A small synchronous client for the gateway, used by the CLI, the demo, labs and tests."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from stack.common.settings import ServiceName
+from stack.native.config import NativeConfig
+
+
+class ApiError(RuntimeError):
+    def __init__(self, status: int, body: Any) -> None:
+        detail = body.get("detail") if isinstance(body, dict) else str(body)[:200]
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.body = body
+
+
+def baggage_header(attendee: str | None = None, synthetic: bool = False, **extra: str) -> str:
+    entries = {}
+    if attendee:
+        entries["workshop.attendee"] = attendee
+    if synthetic:
+        entries["synthetic_request"] = "true"
+    entries.update(extra)
+    return ",".join(f"{k}={quote(v, safe='')}" for k, v in entries.items())
+
+
+class Gateway:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        admin_token: str | None = None,
+        attendee: str | None = None,
+        synthetic: bool = False,
+        timeout: float = 10.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.admin_token = admin_token
+        self.timeout = timeout
+        self.http = requests.Session()
+        bag = baggage_header(attendee, synthetic)
+        if bag:
+            self.http.headers["baggage"] = bag
+
+    @classmethod
+    def for_native(cls, cfg: NativeConfig | None = None, **kw: Any) -> Gateway:
+        cfg = cfg or NativeConfig.from_env()
+        token = kw.pop("admin_token", None)
+        if token is None and cfg.admin_token_file.exists():
+            token = cfg.admin_token_file.read_text().strip()
+        return cls(cfg.url(ServiceName.GATEWAY), admin_token=token, **kw)
+
+    def _call(self, method: str, path: str, *, admin: bool = False, **kw: Any) -> Any:
+        headers = kw.pop("headers", {})
+        if admin and self.admin_token:
+            headers["authorization"] = f"Bearer {self.admin_token}"
+        resp = self.http.request(
+            method, self.base_url + path, headers=headers, timeout=self.timeout, **kw
+        )
+        body = (
+            resp.json()
+            if resp.content and "json" in resp.headers.get("content-type", "")
+            else resp.text
+        )
+        if resp.status_code >= 400:
+            raise ApiError(resp.status_code, body)
+        return body
+
+    # -- public API ----------------------------------------------------------------------
+    def ask(self, question: str) -> dict[str, Any]:
+        return self._call("POST", "/api/queries", json={"question": question})
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/queries/{job_id}")
+
+    def wait(self, job_id: str, timeout: float = 30.0, interval: float = 0.05) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get(job_id)
+            if job["status"] in ("done", "failed") or time.monotonic() > deadline:
+                return job
+            time.sleep(interval)
+
+    def rate(self, job_id: str, rating: int, comment: str | None = None) -> dict[str, Any]:
+        return self._call(
+            "POST", f"/api/queries/{job_id}/feedback", json={"rating": rating, "comment": comment}
+        )
+
+    def history(self, page: int = 1, page_size: int = 20, **params: Any) -> dict[str, Any]:
+        return self._call(
+            "GET", "/api/history", params={"page": page, "page_size": page_size, **params}
+        )
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("GET", "/api/stats")
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "/api/health")
+
+    # -- admin ---------------------------------------------------------------------------
+    def catalogue(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/api/admin/faults/catalogue", admin=True)
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/api/admin/faults", admin=True)
+
+    def add_fault(self, kind: str, target: str, **spec: Any) -> dict[str, Any]:
+        return self._call(
+            "POST", "/api/admin/faults", admin=True, json={"kind": kind, "target": target, **spec}
+        )
+
+    def remove_fault(self, fault_id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/api/admin/faults/{fault_id}", admin=True)
+
+    def clear_faults(self) -> dict[str, Any]:
+        return self._call("DELETE", "/api/admin/faults", admin=True)
+
+    def reset(self) -> dict[str, Any]:
+        return self._call("POST", "/api/admin/reset", admin=True)

@@ -1,0 +1,133 @@
+"""``workshop traces``: browse traces kept locally by the collector in offline mode."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from labs.telemetry import load_spans, signal_files, trace_spans, traces, waterfall_text
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+app = typer.Typer(
+    help="List and inspect traces stored locally (offline mode writes them to data/telemetry).",
+    no_args_is_help=False,
+)
+console = Console()
+
+
+def default_dir() -> Path:
+    env = os.environ.get("TELEMETRY_DIR")
+    if env:
+        p = Path(env).expanduser()
+        return p if p.is_absolute() else REPO_ROOT / p
+    return REPO_ROOT / "data" / "telemetry"
+
+
+DirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        help="Directory with traces*.jsonl (default: $TELEMETRY_DIR, else <repo>/data/telemetry)",
+        file_okay=False,
+    ),
+]
+
+
+def _require_files(directory: Path) -> None:
+    if signal_files(directory, "traces"):
+        return
+    console.print(
+        f"[yellow]No trace files in {directory}.[/yellow]\n"
+        "Start the stack with [bold]workshop up[/bold] and send some traffic. Without "
+        "CX_PRIVATE_KEY the collector runs in offline mode and writes traces to "
+        "data/telemetry/traces.jsonl (set TELEMETRY_DIR or --dir to look elsewhere). "
+        "With CX_PRIVATE_KEY set, traces go to Coralogix instead."
+    )
+    raise typer.Exit(1)
+
+
+@app.callback(invoke_without_command=True)
+def list_traces(
+    ctx: typer.Context,
+    service: Annotated[
+        str | None, typer.Option("--service", "-s", help="Only traces touching this service")
+    ] = None,
+    attendee: Annotated[
+        str | None, typer.Option("--attendee", "-a", help="Only traces with workshop.attendee")
+    ] = None,
+    min_ms: Annotated[
+        float | None, typer.Option("--min-ms", help="Only traces at least this long (ms)")
+    ] = None,
+    errors: Annotated[
+        bool, typer.Option("--errors", help="Only traces with an error span")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many traces")] = 50,
+    directory: DirOption = None,
+) -> None:
+    """List recent traces (newest first)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    d = directory or default_dir()
+    _require_files(d)
+    found = traces(
+        load_spans(d),
+        service=service,
+        attendee=attendee,
+        min_ms=min_ms,
+        errors=errors,
+        limit=limit,
+    )
+    if not found:
+        console.print(f"[yellow]No traces match these filters in {d}.[/yellow]")
+        raise typer.Exit(0)
+    table = Table(title=f"{len(found)} most recent traces ({d})", title_justify="left")
+    table.add_column("trace id", no_wrap=True)
+    table.add_column("start (UTC)", no_wrap=True)
+    table.add_column("root operation", min_width=12)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("spans", justify="right", no_wrap=True)
+    table.add_column("services")
+    table.add_column("attendee")
+    for t in found:
+        style = "red" if t.error else None
+        table.add_row(
+            t.trace_id,
+            t.start.strftime("%H:%M:%S.%f")[:-3],
+            Text(f"{t.root_service}: {t.root_name}", style=style),
+            Text(f"{t.duration_ms:.1f} ms", style=style),
+            str(t.span_count),
+            ", ".join(t.services),
+            t.attendee or "",
+        )
+    console.print(table)
+    console.print(
+        "[dim]workshop traces show <TRACE_ID> draws the waterfall (a prefix works).[/dim]"
+    )
+
+
+@app.command("show")
+def show(
+    trace_id: Annotated[str, typer.Argument(help="Trace id (hex) or a unique prefix")],
+    directory: DirOption = None,
+) -> None:
+    """Print the waterfall of one trace."""
+    d = directory or default_dir()
+    _require_files(d)
+    try:
+        spans = trace_spans(load_spans(d), trace_id)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    if not spans:
+        console.print(f"[red]Trace {trace_id} not found in {d}.[/red]")
+        raise typer.Exit(1)
+    longest = max(len(s.name) + 2 * 6 for s in spans)  # rough width of the tree column
+    bar_width = max(10, min(60, console.width - longest - 50))
+    console.print(waterfall_text(spans, width=bar_width))
