@@ -63,13 +63,13 @@ class ServiceClient:
         read_timeout: float | None = None,
     ) -> Any:
         url = self.settings.url(service) + path
-        timeout = (
-            aiohttp.ClientTimeout(
+        # Passing timeout=None to aiohttp would disable the session's timeouts: only
+        # override them when asked to.
+        extra: dict[str, Any] = {}
+        if read_timeout:
+            extra["timeout"] = aiohttp.ClientTimeout(
                 total=None, connect=self.settings.http_connect_timeout, sock_read=read_timeout
             )
-            if read_timeout
-            else None
-        )
         data = orjson.dumps(json) if json is not None else None
         hdrs = {"content-type": "application/json"} if data is not None else {}
         if headers:
@@ -80,7 +80,7 @@ class ServiceClient:
             hdrs["baggage"] = bag
         try:
             async with self.session.request(
-                method, url, data=data, params=params, headers=hdrs, timeout=timeout
+                method, url, data=data, params=params, headers=hdrs, **extra
             ) as resp:
                 body = await resp.read()
                 status = resp.status

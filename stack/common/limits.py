@@ -28,18 +28,27 @@ class BodySizeLimit:
                 break
         seen = 0
         started = False
+        exceeded = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    exceeded = True
                     raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if exceeded:
+                # FastAPI catches errors while reading the body and answers 400 itself; a
+                # body over the cap (chunked, no Content-Length) is a 413 whatever it answers.
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._reject(scope, receive, send)
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)

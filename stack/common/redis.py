@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
@@ -19,6 +23,28 @@ DEAD_STREAM = "stream:jobs:dead"
 GROUP = "workers"
 
 
+# Set by the service factory: seconds of injected latency for the command being sent.
+_delay_hook: Callable[[], float] | None = None
+
+
+def set_delay_hook(hook: Callable[[], float] | None) -> None:
+    global _delay_hook
+    _delay_hook = hook
+
+
+class FaultableConnection(Connection):
+    """A connection that can be slowed by the `redis_latency` fault.
+
+    The delay happens inside the command (and so inside its client span), exactly where a
+    slow Redis would show up.
+    """
+
+    async def send_packed_command(self, command, check_health=True):  # type: ignore[no-untyped-def]
+        if _delay_hook is not None and (delay := _delay_hook()):
+            await asyncio.sleep(delay)
+        await super().send_packed_command(command, check_health)
+
+
 def create_redis(settings: Settings) -> aioredis.Redis:
     return aioredis.Redis.from_url(
         settings.redis_url,
@@ -30,4 +56,5 @@ def create_redis(settings: Settings) -> aioredis.Redis:
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=8),
         retry_on_error=[ConnectionError, TimeoutError, BusyLoadingError],
         max_connections=200,
+        connection_class=FaultableConnection,
     )

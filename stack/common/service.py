@@ -21,11 +21,12 @@ from fastapi import FastAPI
 
 from stack.common.faults.engine import FaultEngine
 from stack.common.faults.middleware import FaultMiddleware
+from stack.common.faults.process import MemoryLeak, redis_delay
 from stack.common.http import ServiceClient
 from stack.common.limits import BodySizeLimit
 from stack.common.logging import setup_logging
 from stack.common.problems import Problem, install_problem_handlers
-from stack.common.redis import create_redis
+from stack.common.redis import create_redis, set_delay_hook
 from stack.common.settings import ServiceName, Settings, get_settings
 from stack.common.telemetry import Telemetry, instrument_app, setup_telemetry, untraced
 
@@ -59,6 +60,8 @@ class Service:
         # Faults live in Redis; every service reads them, so every service holds a client.
         self._fault_redis = self.redis or create_redis(self.settings)
         self.faults = FaultEngine(name, self._fault_redis, self.settings.fault_poll_seconds)
+        self.memory_leak = MemoryLeak(self.faults)
+        set_delay_hook(lambda: redis_delay(self.faults))
         self.http = ServiceClient(self.settings)
         # Telemetry is set up before the app is built: the FastAPI instrumentation wraps the
         # middleware stack, which Starlette builds on the first (lifespan) call.
@@ -169,6 +172,7 @@ class Service:
             for task in list(self.background):
                 task.cancel()
             await self.faults.stop()
+            await self.memory_leak.release()
             await self.http.close()
             for client in {id(c): c for c in (self.redis, self._fault_redis) if c}.values():
                 with contextlib.suppress(Exception):

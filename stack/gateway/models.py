@@ -121,5 +121,5 @@ class Problem(BaseModel):
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (401, 403, 404, 413, 422, 429, 502, 503, 504)
+    for code in (400, 401, 403, 404, 413, 422, 429, 502, 503, 504)
 }

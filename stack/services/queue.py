@@ -6,6 +6,7 @@ CONSUMER span becomes its child and one trace covers the hop through Redis.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -26,6 +27,7 @@ settings = service.settings
 redis = service.redis
 assert redis is not None
 
+log = logging.getLogger("stack.queue")
 _meter = meter("stack.queue")
 jobs_enqueued = _meter.create_counter("workshop.jobs.enqueued", description="Jobs accepted")
 _last_stats: dict[str, int] = {"length": 0, "pending": 0, "dead": 0, "lag": 0}
@@ -112,6 +114,9 @@ async def enqueue(body: JobRequest) -> dict[str, Any]:
             pipe.xadd(STREAM, fields, maxlen=settings.stream_maxlen, approximate=True)
             _, _, message_id = await pipe.execute()
         span.set_attribute("messaging.message.id", message_id)
+        log.info(
+            "job enqueued", extra={"fields": {"job_id": body.job_id, "message_id": message_id}}
+        )
     jobs_enqueued.add(1)
     return {"job_id": body.job_id, "message_id": message_id, "status": "queued"}
 

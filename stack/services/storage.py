@@ -82,7 +82,9 @@ _lock_thread: threading.Thread | None = None
 
 def _hold_write_lock(lock_ms: int) -> None:
     conn = db.connect()
-    while not _lock_stop.wait(1.0):
+    # A competing batch job: holds the write lock in bursts with short gaps, so every
+    # writer waits (SQLite allows one writer at a time; WAL readers are not blocked).
+    while not _lock_stop.wait(0.05):
         conn.execute("BEGIN IMMEDIATE")
         time.sleep(lock_ms / 1000)
         conn.execute("COMMIT")

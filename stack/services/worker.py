@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import orjson
+from opentelemetry import context
 
 from stack.common.faults import mark_span
 from stack.common.problems import Problem
@@ -180,24 +181,24 @@ async def _reclaim() -> None:
 async def _handle(message_id: str, fields: dict[str, str], deliveries: int) -> None:
     asyncio.current_task().set_name(message_id)  # type: ignore[union-attr]
     async with _semaphore:
-        parent = extract_context(fields)
         job = orjson.loads(fields["payload"])
-        with tracer("stack.worker").start_as_current_span(
-            f"process {STREAM}",
-            context=parent,
-            kind=SpanKind.CONSUMER,
-        ) as span:
-            span.set_attribute("messaging.system", "redis")
-            span.set_attribute("messaging.destination.name", STREAM)
-            span.set_attribute("messaging.operation.type", "process")
-            span.set_attribute("messaging.consumer.group.name", GROUP)
-            span.set_attribute("messaging.message.id", message_id)
-            span.set_attribute("messaging.message.conversation_id", job["job_id"])
-            span.set_attribute("messaging.message.delivery_count", deliveries)
-            for key in ("attendee", "session"):
-                if job.get(key):
-                    span.set_attribute(f"workshop.{key}", job[key])
-            await _run(job, message_id, fields, deliveries, span)
+        # Attach the producer's context (trace + baggage), so the consumer span and every
+        # span under it carry the attendee/session baggage like any other hop.
+        token = context.attach(extract_context(fields))
+        try:
+            with tracer("stack.worker").start_as_current_span(
+                f"process {STREAM}", kind=SpanKind.CONSUMER
+            ) as span:
+                span.set_attribute("messaging.system", "redis")
+                span.set_attribute("messaging.destination.name", STREAM)
+                span.set_attribute("messaging.operation.type", "process")
+                span.set_attribute("messaging.consumer.group.name", GROUP)
+                span.set_attribute("messaging.message.id", message_id)
+                span.set_attribute("messaging.message.conversation_id", job["job_id"])
+                span.set_attribute("messaging.message.delivery_count", deliveries)
+                await _run(job, message_id, fields, deliveries, span)
+        finally:
+            context.detach(token)
 
 
 async def _run(
@@ -217,6 +218,7 @@ async def _run(
             job_latency.record((time.time() - enqueued) * 1000)
             jobs_processed.add(1)
             _counts["processed"] += 1
+            log.info("job stored", extra={"fields": {"job_id": job_id, "attempt": attempt}})
             return
         except Permanent as exc:
             await _store_failed(job, fields, str(exc))

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from stack.common.settings import ServiceName
 
 HTTP_SERVICES = tuple(s for s in ServiceName if s is not ServiceName.FRONTEND)
+# The worker serves no user requests: request-level faults would touch nothing there
+# (queue_stall is its fault).
+REQUEST_SERVICES = tuple(s for s in HTTP_SERVICES if s is not ServiceName.WORKER)
 
 
 class _Params(BaseModel):
@@ -51,7 +54,10 @@ class QueueStallParams(_Params):
 
 class SlowDbParams(_Params):
     lock_ms: int = Field(
-        0, ge=0, le=2_000, description="also hold a write lock this long every second (ms)"
+        0,
+        ge=0,
+        le=2_000,
+        description="also hold the write lock in bursts this long (ms), like a batch job",
     )
 
 
@@ -88,28 +94,28 @@ FAULT_KINDS: dict[str, FaultKind] = {
             "Adds a fixed delay plus jitter to the target's requests.",
             "The target's server spans are slower by the injected delay; p95 climbs.",
             LatencyParams,
-            HTTP_SERVICES,
+            REQUEST_SERVICES,
         ),
         FaultKind(
             "error",
             "The target answers 500 or 503 instead of handling the request.",
             "Error spans on the target; callers answer 502 naming it.",
             ErrorParams,
-            HTTP_SERVICES,
+            REQUEST_SERVICES,
         ),
         FaultKind(
             "timeout",
             "The target hangs past its caller's read timeout.",
             "Callers give up after their timeout and answer 504 naming the target.",
             TimeoutParams,
-            tuple(s for s in HTTP_SERVICES if s is not ServiceName.GATEWAY),
+            tuple(s for s in REQUEST_SERVICES if s is not ServiceName.GATEWAY),
         ),
         FaultKind(
             "cpu_burn",
             "Burns real CPU time on every request to the target.",
             "Host CPU rises; the target's spans slow down under load.",
             CpuBurnParams,
-            HTTP_SERVICES,
+            REQUEST_SERVICES,
         ),
         FaultKind(
             "memory_leak",

@@ -1,0 +1,129 @@
+"""`workshop fault catalogue|list|add|rm|clear` — the admin API from the terminal."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from workshop.api import ApiError, Gateway
+
+app = typer.Typer(no_args_is_help=True)
+console = Console()
+
+
+def _gateway() -> Gateway:
+    gateway = Gateway.for_native()
+    if not gateway.admin_token:
+        console.print("[red]error:[/] no admin token: set ADMIN_TOKEN or run `workshop up` once")
+        raise typer.Exit(2)
+    return gateway
+
+
+def _call(fn: Any, *args: Any, **kw: Any) -> Any:
+    try:
+        return fn(*args, **kw)
+    except ApiError as exc:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        console.print(f"[red]error:[/] {body.get('detail', exc)}")
+        for err in body.get("errors") or []:
+            console.print(f"  [yellow]{err.get('field')}[/]: {err.get('reason')}")
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        console.print(f"[red]error:[/] the gateway is not reachable ({exc}); `workshop up`?")
+        raise typer.Exit(1) from None
+
+
+def _parse_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            console.print(f"[red]error:[/] --param expects key=value, got `{pair}`")
+            raise typer.Exit(2)
+        params[key] = int(value) if value.lstrip("-").isdigit() else value
+    return params
+
+
+@app.command()
+def catalogue() -> None:
+    """Every fault kind, its targets and parameters."""
+    table = Table(title="Fault catalogue", show_lines=True)
+    for column in ("kind", "targets", "parameters", "what a learner sees"):
+        table.add_column(column)
+    for kind in _call(_gateway().catalogue):
+        props = kind["params_schema"].get("properties", {})
+        params = "\n".join(f"{name} (default {p.get('default')})" for name, p in props.items())
+        table.add_row(kind["kind"], "\n".join(kind["targets"]), params, kind["symptom"])
+    console.print(table)
+
+
+@app.command("list")
+def list_faults() -> None:
+    """Active faults and the time they have left."""
+    faults = _call(_gateway().faults)
+    if not faults:
+        console.print("no active faults")
+        return
+    table = Table(title="Active faults")
+    for column in ("id", "kind", "target", "params", "p", "scope", "left"):
+        table.add_column(column)
+    for f in faults:
+        scope = f["scope"] if f["scope"] == "all" else f"{f['scope']}={f['scope_value']}"
+        params = ", ".join(f"{k}={v}" for k, v in f["params"].items())
+        table.add_row(
+            f["id"],
+            f["kind"],
+            f["target"],
+            params,
+            f"{f['probability']:g}",
+            scope,
+            f"{int(f['remaining_seconds'])} s",
+        )
+    console.print(table)
+
+
+@app.command()
+def add(
+    kind: Annotated[str, typer.Argument(help="a kind from `workshop fault catalogue`")],
+    target: Annotated[str, typer.Argument(help="the service.name to break")],
+    param: Annotated[list[str], typer.Option("--param", "-p", help="key=value")] = [],  # noqa: B006
+    probability: Annotated[float, typer.Option(min=0, max=1)] = 1.0,
+    ttl: Annotated[int, typer.Option(help="seconds until it expires (≤ 7200)")] = 600,
+    attendee: Annotated[str | None, typer.Option(help="only this attendee's requests")] = None,
+    session: Annotated[str | None, typer.Option(help="only this session's requests")] = None,
+) -> None:
+    """Inject a fault."""
+    scope, value = (
+        ("attendee", attendee) if attendee else ("session", session) if session else ("all", None)
+    )
+    fault = _call(
+        _gateway().add_fault,
+        kind,
+        target,
+        params=_parse_params(param),
+        probability=probability,
+        ttl_seconds=ttl,
+        scope=scope,
+        scope_value=value,
+    )
+    console.print(
+        f"[green]injected[/] {fault['id']}: {kind} on {target}, "
+        f"expires in {int(fault['remaining_seconds'])} s"
+    )
+
+
+@app.command()
+def rm(fault_id: Annotated[str, typer.Argument(help="the id from `workshop fault list`")]) -> None:
+    """Clear one fault."""
+    _call(_gateway().remove_fault, fault_id)
+    console.print(f"cleared {fault_id}")
+
+
+@app.command()
+def clear() -> None:
+    """Clear every fault."""
+    result = _call(_gateway().clear_faults)
+    console.print(f"cleared {result['cleared']} fault(s)")
