@@ -116,5 +116,18 @@ _mount("workshop.traces_cmd", "traces", "Read traces from local telemetry.")
 _mount("workshop.demo", "demo", "The guided tour.")
 
 
+def _mount_backup() -> None:
+    """`workshop backup` / `workshop restore` are top-level commands from workshop.backup."""
+    try:
+        backup = importlib.import_module("workshop.backup")
+    except ImportError:
+        return
+    app.command("backup")(backup.backup_cmd)
+    app.command("restore")(backup.restore_cmd)
+
+
+_mount_backup()
+
+
 if __name__ == "__main__":
     app()
