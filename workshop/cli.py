@@ -106,7 +106,9 @@ def _mount(module: str, name: str, help_text: str) -> None:
     """Sub-commands live in their own modules; mount those that are present."""
     try:
         sub = importlib.import_module(module)
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != module:  # a real import error inside the module must surface
+            raise
         return
     app.add_typer(sub.app, name=name, help=help_text)
 
@@ -114,6 +116,7 @@ def _mount(module: str, name: str, help_text: str) -> None:
 _mount("workshop.fault_cmd", "fault", "Inject, list and clear faults.")
 _mount("workshop.traces_cmd", "traces", "Read traces from local telemetry.")
 _mount("workshop.demo", "demo", "The guided tour.")
+_mount("workshop.load_cmd", "load", "Run a Locust scenario.")
 
 
 def _mount_backup() -> None:

@@ -87,7 +87,8 @@ def render_conf(cfg: NativeConfig, programs: Iterable[Program]) -> str:
             f"directory={prog.directory}",
             "autostart=false",
             "autorestart=true",
-            "startsecs=1",
+            # Readiness is checked on /ready; startsecs > 0 would make `start` wait serially.
+            "startsecs=0",
             "startretries=10",
             "stopsignal=TERM",
             f"stopwaitsecs={prog.stopwaitsecs}",
