@@ -116,6 +116,8 @@ def _mount(module: str, name: str, help_text: str) -> None:
 _mount("workshop.fault_cmd", "fault", "Inject, list and clear faults.")
 _mount("workshop.traces_cmd", "traces", "Read traces from local telemetry.")
 _mount("workshop.demo", "demo", "The guided tour.")
+_mount("workshop.lab_cmd", "lab", "Guided labs.")
+_mount("workshop.bench", "bench", "The reproducible benchmark.")
 _mount("workshop.load_cmd", "load", "Run a Locust scenario.")
 
 

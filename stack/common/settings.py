@@ -93,8 +93,8 @@ class Settings(BaseSettings):
     # --- queue worker ------------------------------------------------------------------
     worker_concurrency: int = Field(16, alias="WORKER_CONCURRENCY", ge=1, le=256)
     worker_batch: int = Field(16, alias="WORKER_BATCH", ge=1)
-    worker_max_attempts: int = Field(3, alias="WORKER_MAX_ATTEMPTS", ge=1, le=10)
-    worker_backoff_ms: int = Field(100, alias="WORKER_BACKOFF_MS", ge=0)
+    worker_max_attempts: int = Field(5, alias="WORKER_MAX_ATTEMPTS", ge=1, le=10)
+    worker_backoff_ms: int = Field(200, alias="WORKER_BACKOFF_MS", ge=0)
     worker_claim_idle_ms: int = Field(15_000, alias="WORKER_CLAIM_IDLE_MS", ge=100)
     worker_consumer: str = Field("", alias="WORKER_CONSUMER")
     shutdown_grace_seconds: float = Field(10.0, alias="SHUTDOWN_GRACE_SECONDS", gt=0)

@@ -256,28 +256,43 @@ async def ui_config() -> dict[str, Any]:
 Admin = Depends(require_admin)
 
 
+def _require_fault_rights(request: Request) -> str | None:
+    """None for the admin; the attendee id when ATTENDEE_FAULTS lets attendees self-serve.
+
+    A dependency, so authentication is decided before the body is validated: a caller
+    without rights gets 401/403, never a 422 describing the schema.
+    """
+    if is_admin(request):
+        return None
+    attendee, _ = identity()
+    if settings.attendee_faults and attendee and request.headers.get("authorization") is None:
+        return attendee
+    require_admin(request)
+    return None
+
+
+FaultRights = Annotated[str | None, Depends(_require_fault_rights)]
+
+
 @app.get(
     "/api/admin/faults/catalogue",
     tags=["admin"],
     responses=R,
     summary="Fault kinds with their parameter schema",
 )
-async def fault_catalogue(request: Request) -> list[dict[str, Any]]:
-    _require_fault_rights(request)
+async def fault_catalogue(_: FaultRights) -> list[dict[str, Any]]:
     return catalogue()
 
 
 @app.get("/api/admin/faults", tags=["admin"], responses=R, summary="Active faults")
-async def list_faults(request: Request) -> list[dict[str, Any]]:
-    _require_fault_rights(request)
+async def list_faults(_: FaultRights) -> list[dict[str, Any]]:
     return [f.public() for f in await fault_store.list_faults(redis)]
 
 
 @app.post(
     "/api/admin/faults", status_code=201, tags=["admin"], responses=R, summary="Inject a fault"
 )
-async def add_fault(request: Request, spec: FaultSpec) -> dict[str, Any]:
-    attendee = _require_fault_rights(request)
+async def add_fault(attendee: FaultRights, spec: FaultSpec) -> dict[str, Any]:
     if attendee is not None and (spec.scope != "attendee" or spec.scope_value != attendee):
         raise Problem(
             403,
@@ -290,8 +305,7 @@ async def add_fault(request: Request, spec: FaultSpec) -> dict[str, Any]:
 
 
 @app.delete("/api/admin/faults/{fault_id}", tags=["admin"], responses=R, summary="Clear one fault")
-async def remove_fault(request: Request, fault_id: str) -> dict[str, Any]:
-    attendee = _require_fault_rights(request)
+async def remove_fault(attendee: FaultRights, fault_id: str) -> dict[str, Any]:
     if attendee is not None:
         owned = {
             f.id
@@ -339,14 +353,3 @@ async def reset() -> dict[str, Any]:
         "storage": storage,
         "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
     }
-
-
-def _require_fault_rights(request: Request) -> str | None:
-    """None for the admin; the attendee id when ATTENDEE_FAULTS lets attendees self-serve."""
-    if is_admin(request):
-        return None
-    attendee, _ = identity()
-    if settings.attendee_faults and attendee and request.headers.get("authorization") is None:
-        return attendee
-    require_admin(request)
-    return None
