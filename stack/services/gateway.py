@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Query, Request, Response
 from opentelemetry import baggage, context, trace
 
@@ -22,7 +23,7 @@ from stack.common.faults import Fault, FaultSpec, catalogue, identity
 from stack.common.faults import store as fault_store
 from stack.common.faults.engine import request_baggage
 from stack.common.problems import Problem
-from stack.common.redis import CACHE_PREFIX, SESSION_PREFIX
+from stack.common.redis import CACHE_PREFIX, JOB_PREFIX, SESSION_PREFIX
 from stack.common.service import Service
 from stack.common.settings import ServiceName
 from stack.common.telemetry import untraced
@@ -125,35 +126,36 @@ async def ask(body: m.QuestionIn, sid: Annotated[str, Depends(current_session)])
     summary="Poll a question's job",
 )
 async def get_query(job_id: str) -> dict[str, Any]:
+    """Answered from the job's status hash in Redis (one round trip: polls are the most
+    frequent request); storage-service is asked only when the hash is gone (expired, or
+    reset) — it holds the durable record."""
     if not JOB_ID.match(job_id):
         raise Problem(404, f"no question with id `{job_id[:40]}`")
-    status: dict[str, Any] | None = None
+    status = await redis.hgetall(f"{JOB_PREFIX}{job_id}")
+    done = status.get("status") in ("done", "failed")
+    if status and (not done or "result" in status or status.get("status") == "failed"):
+        return {
+            "id": job_id,
+            "status": status.get("status", "queued"),
+            "question": status.get("question"),
+            "query": status.get("query"),
+            "intent": status.get("intent"),
+            "result": orjson.loads(status["result"]) if status.get("result") else None,
+            "error": status.get("error"),
+            "created_at": _float(status.get("created_at")),
+            "completed_at": _float(status.get("completed_at")),
+        }
     try:
-        status = await http.get(ServiceName.QUEUE, f"/jobs/{job_id}")
+        stored = await http.get(ServiceName.STORAGE, f"/results/{job_id}")
     except Problem as exc:
-        if exc.status != 404:
-            raise
-    if status is None or status.get("status") in ("done", "failed"):
-        try:
-            stored = await http.get(ServiceName.STORAGE, f"/results/{job_id}")
-            return {
-                "id": job_id,
-                **{k: stored.get(k) for k in m.QueryStatus.model_fields if k != "id"},
-            }
-        except Problem as exc:
-            if exc.status != 404:
-                raise
-    if status is None:
-        raise Problem(404, f"no question with id `{job_id}`")
-    return {
-        "id": job_id,
-        "status": status.get("status", "queued"),
-        "question": status.get("question"),
-        "query": status.get("query"),
-        "intent": status.get("intent"),
-        "error": status.get("error"),
-        "created_at": float(status["created_at"]) if status.get("created_at") else None,
-    }
+        if exc.status == 404:
+            raise Problem(404, f"no question with id `{job_id}`") from None
+        raise
+    return {"id": job_id, **{k: stored.get(k) for k in m.QueryStatus.model_fields if k != "id"}}
+
+
+def _float(value: str | None) -> float | None:
+    return float(value) if value else None
 
 
 @app.post(

@@ -272,7 +272,15 @@ async def _process_and_store(job: dict[str, Any], fields: dict[str, str], status
             "created_at": float(fields.get("enqueued_at", time.time())),
         },
     )
-    await redis.hset(status_key, mapping={"status": "done", "completed_at": repr(time.time())})
+    # The result preview rides along in the status hash, so polls never need storage.
+    await redis.hset(
+        status_key,
+        mapping={
+            "status": "done",
+            "completed_at": repr(time.time()),
+            "result": orjson.dumps(result).decode(),
+        },
+    )
 
 
 async def _store_failed(job: dict[str, Any], fields: dict[str, str], error: str) -> None:
