@@ -1,0 +1,194 @@
+"""`workshop bench --short` end to end, as a subprocess, on its own ports (TEST_PORT_BASE + 500
+style: gateway 23510, redis 23879, OTLP 23817/23818, collector health 23633, chain 23530…)
+and in data/bench-test/. The figures are checked for presence and sanity, never for value:
+the machine running the tests is not quiet."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = int(os.environ.get("BENCH_TEST_PORT_BASE", "23500"))
+BOUND_S = 180
+
+
+def _collector_built() -> bool:
+    from stack.native.collector import collector_binary
+
+    return collector_binary().exists()
+
+
+pytestmark = [
+    pytest.mark.timeout(BOUND_S + 30),
+    pytest.mark.skipif(find_spec("locust") is None, reason="needs the [load] extra"),
+    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
+    pytest.mark.skipif(
+        not _collector_built() and os.environ.get("CI") != "true",
+        reason="needs the collector (`make collector`)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("bench") / "benchmarks.md"
+    env = {
+        **os.environ,
+        "WORKSHOP_PORT_BASE": str(BASE + 10),
+        "REDIS_PORT": str(BASE + 379),
+        "OTLP_GRPC_PORT": str(BASE + 317),
+        "OTLP_HTTP_PORT": str(BASE + 318),
+        "COLLECTOR_HEALTH_PORT": str(BASE + 133),
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "120",
+    }
+    env.pop("CX_PRIVATE_KEY", None)  # never ship test load to a real account
+    exe = Path(sys.executable).with_name("workshop")
+    cmd = [str(exe), "bench", "--short", "--out", str(out), "--data-dir", "data/bench-test"]
+    started = time.monotonic()
+    proc = subprocess.run(
+        cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=BOUND_S + 20
+    )
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert elapsed < BOUND_S, f"the short bench took {elapsed:.0f} s"
+    return {
+        "out": out,
+        "results": json.loads(out.with_suffix(".json").read_text()),
+        "stdout": proc.stdout,
+    }
+
+
+def _number(value: Any) -> float:
+    assert isinstance(value, int | float) and not isinstance(value, bool), value
+    assert math.isfinite(value) and value >= 0, value
+    return float(value)
+
+
+def _check_run(run: dict[str, Any], *, flow: str) -> None:
+    assert run["flow"] == flow
+    for key in (
+        "requests",
+        "failures",
+        "error_ratio",
+        "rps",
+        "total_rps",
+        "stack_cpu_pct",
+        "stack_rss_max_mib",
+    ):
+        _number(run[key])
+    assert run["requests"] > 0 and run["rps"] > 0
+    assert 0 <= run["error_ratio"] <= 1
+    p50, p95, p99 = (_number(run[k]) for k in ("p50_ms", "p95_ms", "p99_ms"))
+    assert p50 <= p95 <= p99, (p50, p95, p99)
+    if flow == "full":
+        assert run["jobs"] > 0
+        _number(run["poll_p95_ms"])
+        assert _number(run["job_p50_ms"]) <= _number(run["job_p95_ms"])
+    assert "locust" in run["processes"]
+    for figures in run["processes"].values():
+        for key in ("cpu_s", "cpu_pct", "rss_mean_mib", "rss_max_mib"):
+            _number(figures[key])
+        assert figures["rss_mean_mib"] <= figures["rss_max_mib"]
+
+
+def test_every_level_of_both_flows(bench: dict[str, Any]) -> None:
+    r = bench["results"]
+    assert r["plan"]["levels"] == [2, 4]
+    for flow in ("full", "cheap"):
+        runs = r["runs"][flow]
+        assert [run["users"] for run in runs] == [2, 4]
+        for run in runs:
+            _check_run(run, flow=flow)
+            # Every stack process was sampled, each Python service among them.
+            for name in ("redis", "collector", "api-gateway", "queue-worker", "frontend"):
+                assert run["processes"][name]["rss_max_mib"] > 0, name
+
+
+def test_overhead_and_ceiling(bench: dict[str, Any]) -> None:
+    r = bench["results"]
+    _check_run(r["full_otel_on"], flow="full")
+    _check_run(r["full_otel_off"], flow="full")
+    _check_run(r["chain"], flow="chain")
+    assert r["full_otel_on"]["users"] == r["full_otel_off"]["users"] == r["chain"]["users"] == 4
+    assert set(r["chain"]["processes"]) == {f"hop{i}" for i in range(r["meta"]["chain_hops"])} | {
+        "locust"
+    }
+    for name, ratio in r["ratios"].items():
+        assert 0 < _number(ratio) < 10, (name, ratio)
+
+
+def test_footprint_and_startup(bench: dict[str, Any]) -> None:
+    r = bench["results"]
+    assert 0 < _number(r["startup_s"]) < 120
+    assert 0 < _number(r["startup_otel_off_s"]) < 120
+    python = [
+        "api-gateway",
+        "query-service",
+        "validation-service",
+        "queue-service",
+        "processing-service",
+        "storage-service",
+        "queue-worker",
+        "external-api-service",
+        "frontend",
+    ]
+    for name in ["supervisord", "redis", "collector", *python]:
+        assert _number(r["idle_rss_mib"][name]) > 0, name
+        assert _number(r["loaded_rss_mib"][name]) > 0, name
+    assert r["idle_stack_mib"] == pytest.approx(sum(r["idle_rss_mib"].values()), abs=1)
+    # The supervisord figure is supervisord alone, not its whole tree.
+    assert r["idle_rss_mib"]["supervisord"] < r["idle_stack_mib"] / 3
+    _number(r["loaded_stack_mib"])
+
+
+def test_targets_and_stamp(bench: dict[str, Any]) -> None:
+    r = bench["results"]
+    meta = r["meta"]
+    assert meta["short"] is True and meta["cores"] >= 1 and meta["memory_gib"] > 0
+    assert meta["cpu_model"] and meta["python"] and meta["commit"] and meta["date"]
+    assert len(r["targets"]) == 9 and all(isinstance(t["ok"], bool) for t in r["targets"])
+    text = bench["out"].read_text()
+    for needle in (
+        "Short mode",
+        "## Targets",
+        meta["commit"],
+        meta["python"],
+        meta["cpu_model"],
+        "telemetry on ÷ off",
+        "5-hop bare uvicorn chain",
+        "whole stack",
+        "≤ 250 ms",
+        "≥ 0.85",
+        "≤ 1.3 GiB",
+        "≤ 15 s",
+    ):
+        assert needle in text, needle
+    assert text.count("✅") + text.count("❌") == 9
+    assert "report:" in bench["stdout"]
+
+
+def test_plots_are_pngs(bench: dict[str, Any]) -> None:
+    plots = bench["results"]["plots"]
+    assert set(plots) == {"throughput", "p95", "rss"}
+    text = bench["out"].read_text()
+    for path in map(Path, plots.values()):
+        assert path.parent == bench["out"].parent / "benchmarks"
+        assert f"(benchmarks/{path.name})" in text
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+        width, height = struct.unpack(">II", data[16:24])
+        assert width > 100 and height > 100
+        assert data[-8:-4] == b"IEND"
