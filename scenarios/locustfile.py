@@ -1,0 +1,48 @@
+"""DataPrime Assistant load scenarios — the Locust entry point.
+
+    locust -f scenarios/locustfile.py --config scenarios/conf/smoke.conf
+    locust -f scenarios/locustfile.py --config scenarios/conf/baseline.conf AnalystUser
+
+User classes (pick any on the command line; all three by default): AnalystUser, ExplorerUser,
+ApiClientUser. The load shape comes from `--shape` (see `shapes.py`), SLOs from `--slo-*`
+(see `slo.py`), faults from `--fault-timeline` (see `faults.py`). See scenarios/README.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from locust import events
+from locust.runners import WorkerRunner
+
+from scenarios import faults, slo  # noqa: F401  (slo registers its options and the gate)
+from scenarios.shapes import ScenarioShape  # noqa: F401  (the only shape Locust sees here)
+from scenarios.users import AnalystUser, ApiClientUser, ExplorerUser  # noqa: F401
+
+faults.install(events)
+log = logging.getLogger("workshop.locustfile")
+_sent = {"requests": 0}
+
+
+@events.init.add_listener
+def _worker_hygiene(environment: Any, **_: Any) -> None:
+    """Reports are the master's job. Locust's `--processes` children keep `--json-file`, so
+    without this each worker overwrites the master's JSON report with its own empty one when
+    it quits (Locust 2.47 clears csv/html for them, not json)."""
+    if isinstance(environment.runner, WorkerRunner) and environment.parsed_options:
+        environment.parsed_options.json_file = None
+        environment.parsed_options.html_file = None
+        environment.parsed_options.csv_prefix = None
+
+
+@events.request.add_listener
+def _count(**_: Any) -> None:
+    _sent["requests"] += 1
+
+
+@events.quitting.add_listener
+def _worker_summary(environment: Any, **_: Any) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        index = getattr(environment.runner, "worker_index", "?")
+        log.info("worker %s sent %d requests", index, _sent["requests"])

@@ -1,0 +1,1 @@
+"""Load scenarios: shape math, SLO evaluation, and Locust runs against the native stack."""
