@@ -1,0 +1,1 @@
+"""Generators: markdown guides and notebook scripts from ``labs/specs``."""

@@ -1,0 +1,368 @@
+"""Local checks: each question's answer computed from local telemetry (``labs.telemetry``).
+
+Every check is ``fn(ctx, **args) -> answer`` where ``ctx`` holds the spans/metrics of the lab's
+run split into windows (``baseline`` before the first fault, ``fault`` while faults were
+active, ``all``). The Coralogix side asks the same question with a DataPrime query; the
+verdict compares the learner's answer with whichever answer the data gave.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from labs.runtime.traffic import percentile
+from labs.telemetry import Metric, Span
+
+ROOT_SERVICE = "api-gateway"
+
+
+class NoData(RuntimeError):
+    """The telemetry does not hold enough data to answer (yet)."""
+
+
+@dataclass
+class Window:
+    start_ns: int
+    end_ns: int
+
+
+@dataclass
+class CheckContext:
+    spans: list[Span]
+    metrics: list[Metric]
+    windows: dict[str, Window]
+    attendees: list[str] = field(default_factory=list)
+
+    def window(self, name: str) -> Window:
+        if name not in self.windows:
+            raise NoData(f"this lab has no {name!r} window (run the traffic first)")
+        return self.windows[name]
+
+    def spans_in(self, name: str = "all") -> list[Span]:
+        w = self.window(name)
+        picked = [s for s in self.spans if w.start_ns <= s.start_ns < w.end_ns]
+        if self.attendees:
+            mine = {
+                s.trace_id
+                for s in picked
+                if s.attributes.get("workshop.attendee") in self.attendees
+            }
+            picked = [s for s in picked if s.trace_id in mine]
+        return picked
+
+    def points_in(self, metric: str, name: str = "all") -> list[tuple[int, float, Metric]]:
+        w = self.window(name)
+        out = []
+        for m in self.metrics:
+            if m.name != metric:
+                continue
+            for dp in m.data_points:
+                if w.start_ns <= dp.time_ns < w.end_ns:
+                    value = dp.value if dp.value is not None else dp.sum
+                    if value is not None:
+                        out.append((dp.time_ns, float(value), m))
+        return out
+
+
+def _mode(values: Iterable[Any], what: str) -> Any:
+    counts = Counter(v for v in values if v is not None)
+    if not counts:
+        raise NoData(f"no {what} in the telemetry window yet")
+    return counts.most_common(1)[0][0]
+
+
+def _self_ms(spans: list[Span]) -> dict[str, float]:
+    """Self time of each span: its duration minus its direct children's (clamped at 0)."""
+    child_ms: dict[str, float] = defaultdict(float)
+    for s in spans:
+        if s.parent_span_id:
+            child_ms[s.parent_span_id] += s.duration_ms
+    return {s.span_id: max(0.0, s.duration_ms - child_ms.get(s.span_id, 0.0)) for s in spans}
+
+
+# ------------------------------------------------------------------------------- checks
+
+
+def root_service(ctx: CheckContext, window: str = "all") -> str:
+    """The service whose span starts every trace."""
+    return _mode((s.service for s in ctx.spans_in(window) if not s.parent_span_id), "root spans")
+
+
+def services_count(ctx: CheckContext, window: str = "all") -> int:
+    """How many distinct services emitted spans for the traffic."""
+    services = {s.service for s in ctx.spans_in(window) if s.service}
+    if not services:
+        raise NoData("no spans in the window yet")
+    return len(services)
+
+
+def first_downstream(
+    ctx: CheckContext, operation: str = "POST /api/queries", window: str = "all"
+) -> str:
+    """For traces rooted at ``operation``, the first other service to get a server span."""
+    spans = ctx.spans_in(window)
+    by_trace: dict[str, list[Span]] = defaultdict(list)
+    for s in spans:
+        by_trace[s.trace_id].append(s)
+    firsts = []
+    for group in by_trace.values():
+        root = next((s for s in group if not s.parent_span_id), None)
+        if root is None or root.name != operation:
+            continue
+        others = sorted(
+            (s for s in group if s.service != root.service and s.kind == "SERVER"),
+            key=lambda s: s.start_ns,
+        )
+        if others:
+            firsts.append(others[0].service)
+    return _mode(firsts, f"traces of {operation}")
+
+
+def consumer_service(ctx: CheckContext, window: str = "all") -> str:
+    """The service with CONSUMER spans (reads the Redis stream)."""
+    return _mode(
+        (s.service for s in ctx.spans_in(window) if s.kind == "CONSUMER"), "consumer spans"
+    )
+
+
+def p95_ms(
+    ctx: CheckContext,
+    service: str = ROOT_SERVICE,
+    operation: str | None = None,
+    window: str = "all",
+) -> float:
+    """p95 (ms) of a service's server spans (optionally one operation)."""
+    values = [
+        s.duration_ms
+        for s in ctx.spans_in(window)
+        if s.service == service
+        and s.kind == "SERVER"
+        and (operation is None or s.name == operation)
+    ]
+    if len(values) < 3:
+        raise NoData(f"fewer than 3 {service} server spans in the {window} window")
+    return round(float(percentile(values, 95) or 0.0), 1)
+
+
+def slowest_growth_service(
+    ctx: CheckContext, exclude: list[str] | None = None, min_samples: int = 3
+) -> str:
+    """The service whose own work (span self time) grew most from the baseline to the fault.
+
+    Per (service, span name): p95 of self time in each window; the largest growth wins. Self
+    time keeps callers (whose spans merely wrap a slow callee) out of the answer.
+    """
+    exclude = exclude or []
+
+    def p95_by_op(window: str) -> dict[tuple[str, str], float]:
+        spans = ctx.spans_in(window)
+        self_ms = _self_ms(spans)
+        groups: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for s in spans:
+            if s.service not in exclude:
+                groups[(s.service, s.name)].append(self_ms[s.span_id])
+        return {k: percentile(v, 95) or 0.0 for k, v in groups.items() if len(v) >= min_samples}
+
+    before, during = p95_by_op("baseline"), p95_by_op("fault")
+    growth = {k: during[k] - before[k] for k in during if k in before}
+    if not growth:
+        raise NoData("not enough spans in both the baseline and the fault windows")
+    (service, _op), _ms = max(growth.items(), key=lambda kv: kv[1])
+    return service
+
+
+def fault_event_id(ctx: CheckContext, kind: str | None = None, window: str = "all") -> str:
+    """The fault.id carried by `fault.injected` span events (most frequent)."""
+    ids = [
+        e["attributes"].get("fault.id")
+        for s in ctx.spans_in(window)
+        for e in s.events
+        if e.get("name") == "fault.injected"
+        and (kind is None or e["attributes"].get("fault.kind") == kind)
+    ]
+    return _mode(ids, "fault.injected events")
+
+
+def status_service(ctx: CheckContext, status: int = 503, window: str = "fault") -> str:
+    """The service whose server spans answered ``status`` most often."""
+    return _mode(
+        (
+            s.service
+            for s in ctx.spans_in(window)
+            if s.kind == "SERVER" and s.attributes.get("http.response.status_code") == status
+        ),
+        f"server spans with status {status}",
+    )
+
+
+def error_ratio(ctx: CheckContext, service: str = ROOT_SERVICE, window: str = "fault") -> float:
+    """Share of a service's server spans with ERROR status."""
+    spans = [s for s in ctx.spans_in(window) if s.service == service and s.kind == "SERVER"]
+    if not spans:
+        raise NoData(f"no {service} server spans in the {window} window")
+    return round(sum(s.is_error for s in spans) / len(spans), 3)
+
+
+def retry_event_service(ctx: CheckContext, window: str = "fault") -> str:
+    """The service whose spans carry `retry` events."""
+    return _mode(
+        (s.service for s in ctx.spans_in(window) for e in s.events if e.get("name") == "retry"),
+        "retry span events",
+    )
+
+
+def retry_status(ctx: CheckContext, window: str = "fault") -> int:
+    """The HTTP status recorded on `retry` span events."""
+    return _mode(
+        (
+            e["attributes"].get("http.response.status_code")
+            for s in ctx.spans_in(window)
+            for e in s.events
+            if e.get("name") == "retry"
+        ),
+        "retry span events with a status",
+    )
+
+
+def gateway_degraded(
+    ctx: CheckContext,
+    operation: str = "POST /api/queries",
+    factor: float = 2.0,
+    slack_ms: float = 100.0,
+) -> str:
+    """ "yes" if the gateway's p95 for ``operation`` grew past factor×baseline + slack."""
+    before = p95_ms(ctx, ROOT_SERVICE, operation, "baseline")
+    during = p95_ms(ctx, ROOT_SERVICE, operation, "fault")
+    return "yes" if during > before * factor + slack_ms else "no"
+
+
+def metric_grew(ctx: CheckContext, candidates: list[str], min_growth: float = 1.0) -> str:
+    """The first candidate metric whose peak during the fault exceeds its baseline peak."""
+    for name in candidates:
+        during = [v for _t, v, _m in ctx.points_in(name, "fault")]
+        before = [v for _t, v, _m in ctx.points_in(name, "baseline")]
+        if during and max(during) >= (max(before) if before else 0.0) + min_growth:
+            return name
+    raise NoData(f"none of {candidates} grew during the fault (metrics export every few seconds)")
+
+
+def metric_present(ctx: CheckContext, candidates: list[str], window: str = "fault") -> str:
+    """The first candidate metric with data points in the window."""
+    for name in candidates:
+        if ctx.points_in(name, window):
+            return name
+    raise NoData(f"none of {candidates} has data points in the {window} window")
+
+
+def slowest_db(ctx: CheckContext, attribute: str = "db.system", window: str = "fault") -> str:
+    """``attribute`` of the database client span type with the largest total time."""
+    totals: dict[Any, float] = defaultdict(float)
+    for s in ctx.spans_in(window):
+        if s.kind == "CLIENT" and "db.system" in s.attributes:
+            totals[s.attributes.get(attribute)] += s.duration_ms
+    if not totals:
+        raise NoData("no database client spans in the window")
+    return str(max(totals.items(), key=lambda kv: kv[1])[0])
+
+
+def attendees_seen(
+    ctx: CheckContext, window: str = "all", operation: str = "POST /api/queries"
+) -> list[str]:
+    """The workshop.attendee values on the spans of ``operation`` (who is asking questions)."""
+    w = ctx.window(window)
+    seen = {
+        str(s.attributes["workshop.attendee"])
+        for s in ctx.spans
+        if w.start_ns <= s.start_ns < w.end_ns
+        and s.attributes.get("workshop.attendee")
+        and s.name == operation  # questions asked, not admin calls
+    }
+    if not seen:
+        raise NoData("no spans with workshop.attendee in the window")
+    return sorted(seen)
+
+
+def fault_attendee(ctx: CheckContext, window: str = "all") -> str:
+    """The workshop.attendee of the traces that carry `fault.injected` events."""
+    return _mode(
+        (
+            s.attributes.get("workshop.attendee")
+            for s in ctx.spans_in(window)
+            if any(e.get("name") == "fault.injected" for e in s.events)
+        ),
+        "fault.injected events with an attendee",
+    )
+
+
+def p95_gate(
+    ctx: CheckContext,
+    threshold_ms: float,
+    service: str = ROOT_SERVICE,
+    operation: str | None = "POST /api/queries",
+    window: str = "all",
+) -> str:
+    """ "pass" if the p95 of the operation's server spans stays under the threshold."""
+    return "pass" if p95_ms(ctx, service, operation, window) < threshold_ms else "fail"
+
+
+def queue_wait_ms(ctx: CheckContext, window: str = "fault") -> float:
+    """p95 time (ms) jobs waited in the stream: PRODUCER span start → CONSUMER span start."""
+    w = ctx.window(window)
+    produced = {
+        s.trace_id: s.start_ns
+        for s in ctx.spans_in("all")
+        if s.kind == "PRODUCER" and w.start_ns <= s.start_ns < w.end_ns
+    }
+    waits = [
+        (s.start_ns - produced[s.trace_id]) / 1e6
+        for s in ctx.spans
+        if s.kind == "CONSUMER" and s.trace_id in produced
+    ]
+    if len(waits) < 3:
+        raise NoData(
+            "fewer than 3 consumed jobs from the window yet (the backlog drains after the fault)"
+        )
+    return round(float(percentile(waits, 95) or 0.0), 1)
+
+
+def where_time_went(ctx: CheckContext, stall_ms: float = 1000.0) -> str:
+    """Classify the fault window: waiting in the stream, in the gateway, or in the database."""
+    try:
+        waited = queue_wait_ms(ctx, "fault")
+    except NoData:
+        waited = 0.0
+    if waited >= stall_ms:
+        return "waiting in the Redis stream"
+    if gateway_degraded(ctx) == "yes":
+        return "in the gateway"
+    return "in the database"
+
+
+CHECKS: dict[str, Callable[..., Any]] = {
+    fn.__name__: fn
+    for fn in (
+        root_service,
+        services_count,
+        first_downstream,
+        consumer_service,
+        p95_ms,
+        slowest_growth_service,
+        fault_event_id,
+        status_service,
+        error_ratio,
+        retry_event_service,
+        retry_status,
+        gateway_degraded,
+        metric_grew,
+        metric_present,
+        slowest_db,
+        attendees_seen,
+        fault_attendee,
+        p95_gate,
+        queue_wait_ms,
+        where_time_went,
+    )
+}

@@ -1,0 +1,217 @@
+"""Lab specs (``labs/specs/*.yaml``): the single source for notebooks, CLI and markdown guides."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from stack.common.faults.registry import FAULT_KINDS
+from stack.common.settings import ServiceName
+
+SPEC_DIR = Path(__file__).resolve().parents[1] / "specs"
+SERVICES = [s.value for s in ServiceName if s is not ServiceName.FRONTEND]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ShortTraffic(_Model):
+    users: int = Field(ge=1, le=50)
+    duration_s: int = Field(ge=5, le=600)
+
+
+class Traffic(_Model):
+    scenario: str = Field(description="Locust scenario (scenarios/conf/<name>.conf)")
+    users: int = Field(ge=1, le=500)
+    duration_s: int = Field(ge=5, le=3600)
+    short: ShortTraffic
+    engine: Literal["auto", "builtin", "locust"] = "builtin"
+    attendees: int = Field(1, ge=1, le=100, description="distinct attendee ids (instructor)")
+
+
+class FaultTiming(_Model):
+    offset_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0)
+
+
+class FaultStep(_Model):
+    kind: str
+    target: str = Field(description="a service, or `hidden` (chosen at random among candidates)")
+    candidates: list[str] = Field(default_factory=list)
+    params: dict[str, Any] = Field(default_factory=dict)
+    probability: float = Field(1.0, ge=0, le=1)
+    scope: Literal["all", "attendee"] = "all"
+    offset_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0)
+    short: FaultTiming
+
+    @model_validator(mode="after")
+    def _check(self) -> FaultStep:
+        kind = FAULT_KINDS.get(self.kind)
+        if kind is None:
+            raise ValueError(f"unknown fault kind {self.kind!r}")
+        allowed = {t.value for t in kind.targets}
+        targets = self.candidates if self.target == "hidden" else [self.target]
+        if self.target == "hidden" and len(self.candidates) < 2:
+            raise ValueError("a hidden target needs at least two candidates")
+        for t in targets:
+            if t not in allowed:
+                raise ValueError(f"{self.kind} cannot target {t!r} (one of {sorted(allowed)})")
+        kind.params.model_validate(self.params)
+        return self
+
+
+class Answer(_Model):
+    type: Literal["service", "choice", "number", "text"]
+    choices: list[str] = Field(default_factory=list)
+    tolerance: float = Field(0.5, ge=0, description="numbers: relative tolerance")
+    abs_tolerance: float = Field(25.0, ge=0, description="numbers: absolute tolerance")
+    unit: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> Answer:
+        if self.type == "choice" and len(self.choices) < 2:
+            raise ValueError("a choice answer needs at least two choices")
+        return self
+
+
+class Expected(_Model):
+    """Where the lab's ground truth comes from (used by `reveal` and the instructor guide)."""
+
+    value: Any = None
+    fault_target: int | None = Field(None, description="index of the fault step whose target")
+    fault_id: int | None = Field(None, description="index of the fault step whose id")
+    client_p95: bool = Field(False, description="the traffic generator's own p95 (ms)")
+    attendees: bool = Field(False, description="the attendee ids the room traffic used")
+    fault_scope: int | None = Field(None, description="index of the fault step whose attendee")
+
+    @model_validator(mode="after")
+    def _one(self) -> Expected:
+        set_ = [
+            self.value is not None,
+            self.fault_target is not None,
+            self.fault_id is not None,
+            self.client_p95,
+            self.attendees,
+            self.fault_scope is not None,
+        ]
+        if sum(set_) != 1:
+            raise ValueError("expected: give exactly one of value/fault_target/fault_id/...")
+        return self
+
+
+class DataPrimeCheck(_Model):
+    query: str = Field(description="DataPrime; {attendee} is substituted")
+    field: str = Field(description="the column of the first row that holds the answer")
+    window: Literal["all", "baseline", "fault"] = "fault"
+    scale: float = Field(1.0, description="multiply a numeric answer (µs → ms: 0.001)")
+    all_rows: bool = Field(False, description="the answer is the field of every row (a list)")
+
+
+class LocalCheck(_Model):
+    check: str = Field(description="a function in labs.runtime.checks")
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Question(_Model):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    prompt: str
+    answer: Answer
+    expected: Expected
+    dataprime: DataPrimeCheck
+    local: LocalCheck
+    hint: str = ""
+    explanation: str = ""
+
+
+class WhereToLook(_Model):
+    label: str
+    explore_query: str | None = None
+    menu: str | None = None
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _one(self) -> WhereToLook:
+        if bool(self.explore_query) == bool(self.menu):
+            raise ValueError("where_to_look: give explore_query or menu")
+        return self
+
+
+class Cleanup(_Model):
+    clear_faults: bool = True
+    reset: bool = False
+    note: str = ""
+
+
+class LabSpec(_Model):
+    id: str = Field(pattern=r"^(\d\d|instructor)$")
+    slug: str = Field(pattern=r"^[a-z0-9-]+$")
+    title: str
+    summary: str
+    time_minutes: int = Field(ge=1, le=180)
+    objectives: list[str] = Field(min_length=1)
+    prerequisites: list[str] = Field(default_factory=list)
+    story: str = ""
+    traffic: Traffic
+    faults: list[FaultStep] = Field(default_factory=list)
+    questions: list[Question] = Field(default_factory=list)
+    where_to_look: list[WhereToLook] = Field(default_factory=list)
+    cleanup: Cleanup = Cleanup()
+
+    @model_validator(mode="after")
+    def _check(self) -> LabSpec:
+        from labs.runtime import checks
+
+        ids = [q.id for q in self.questions]
+        if len(ids) != len(set(ids)):
+            raise ValueError("question ids must be unique")
+        for q in self.questions:
+            if q.local.check not in checks.CHECKS:
+                raise ValueError(f"{q.id}: unknown local check {q.local.check!r}")
+            for idx in (q.expected.fault_target, q.expected.fault_id):
+                if idx is not None and idx >= len(self.faults):
+                    raise ValueError(f"{q.id}: no fault step {idx}")
+        for f in self.faults:
+            end = f.short.offset_s + f.short.duration_s
+            if end > self.traffic.short.duration_s + 1:
+                raise ValueError(f"{f.kind}: the short timeline ends after the short traffic")
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.id if self.id == self.slug else f"{self.id}-{self.slug}"
+
+    def question(self, qid: str) -> Question:
+        for q in self.questions:
+            if q.id == qid:
+                return q
+        raise KeyError(
+            f"lab {self.id} has no question {qid!r}: one of {[q.id for q in self.questions]}"
+        )
+
+
+def spec_files() -> list[Path]:
+    return sorted(SPEC_DIR.glob("*.yaml"))
+
+
+@lru_cache
+def load_spec(lab_id: str) -> LabSpec:
+    """``"02"``, ``"2"``, ``"02-latency"``, ``"latency"`` or ``"instructor"``."""
+    key = lab_id.strip().lower()
+    if key.isdigit():
+        key = f"{int(key):02d}"
+    for path in spec_files():
+        stem = path.stem  # NN-slug
+        num, _, slug = stem.partition("-")
+        if key in (stem, num, slug):
+            return LabSpec.model_validate(yaml.safe_load(path.read_text()))
+    raise KeyError(f"no lab {lab_id!r}: one of {[p.stem for p in spec_files()]}")
+
+
+def all_specs() -> list[LabSpec]:
+    return [LabSpec.model_validate(yaml.safe_load(p.read_text())) for p in spec_files()]

@@ -1,0 +1,174 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lab 01 · Baseline — how the system behaves when nothing is wrong
+#
+# Learn the request path and the normal latency of the DataPrime Assistant so that you will recognise "slow" and "broken" in the next labs.
+#
+# Run the cells in order (Shift-Enter). Set your answers where it says `answer = None`.
+
+# %% tags=["parameters"]
+duration = None  # seconds of traffic (None: the lab's default)
+users = None  # simulated users (None: the lab's default)
+attendee = None  # your attendee id (None: $WORKSHOP_ATTENDEE, else your user name)
+short_mode = False  # True: ~20 s of traffic (quick runs, CI)
+reveal = False  # True: fill in the lab's own answers and assert they check out (CI, instructors)
+gateway_url = None  # None: the local stack ($WORKSHOP_PORT_BASE, default 8010)
+admin_token = None  # None: ADMIN_TOKEN, else data/admin-token
+telemetry_dir = None  # None: data/telemetry (offline mode)
+
+# %%
+import pathlib
+import sys
+
+# Make the repository importable when the notebook runs from notebooks/.
+for _p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
+    if (_p / "labs" / "runtime").is_dir():
+        sys.path.insert(0, str(_p))
+        break
+
+from labs.runtime import Lab  # noqa: E402
+from labs.runtime.lab import as_image  # noqa: E402
+
+lab = Lab.load(
+    '01',
+    short_mode=short_mode,
+    attendee=attendee,
+    gateway_url=gateway_url,
+    admin_token=admin_token,
+    telemetry_dir=telemetry_dir,
+)
+lab.intro()
+
+# %% [markdown]
+# ## Is everything ready?
+#
+# The stack must be up, and your attendee id is what your traffic carries in its baggage.
+
+# %%
+lab.doctor()
+
+# %% [markdown]
+# ## Send traffic
+#
+# Learn the request path and the normal latency of the DataPrime Assistant so that you will recognise "slow" and "broken" in the next labs.
+#
+# No fault in this lab: everything you see is normal behaviour.
+#
+# The table and the plot below update live until the traffic stops.
+
+# %%
+lab.run(users=users, duration=duration)
+lab.live()
+
+# %% [markdown]
+# ## Where to look
+#
+# In Coralogix when it is configured; locally otherwise.
+
+# %%
+lab.where_to_look();
+
+# %% [markdown]
+# ## Your slowest request, from local telemetry
+#
+# Offline mode keeps every span under `data/telemetry/`; `workshop traces` reads the same files.
+
+# %%
+from labs.telemetry import load_spans, trace_spans, traces, waterfall_figure
+
+spans = load_spans(lab.telemetry_dir)
+mine = traces(spans, attendee=lab.attendee, limit=None)
+if mine:
+    slowest = max(mine, key=lambda t: t.duration_ms)
+    print(f"{len(mine)} traces of yours; slowest {slowest.duration_ms:.0f} ms")
+    display(as_image(waterfall_figure(trace_spans(spans, slowest.trace_id))))
+else:
+    print("no local traces (telemetry goes to Coralogix, or the collector is off)")
+
+# %% [markdown]
+# ## Questions
+#
+# Each answer is checked against Coralogix when `CX_API_KEY` is set, else against local telemetry.
+
+# %% [markdown]
+# ### Question 1 — `first_hop`
+#
+# For POST /api/queries, which service does api-gateway call first?
+#
+# Answer: a `service.name`, e.g. `storage-service`.
+#
+# <details><summary>Hint</summary>
+#
+# In the waterfall, look at the first child span of the gateway's server span.
+#
+# </details>
+
+# %%
+answer = None  # <- your answer
+if reveal:
+    answer = lab.solution('first_hop')
+verdict = lab.check('first_hop', answer)
+assert verdict or not reveal, verdict
+verdict
+
+# %% [markdown]
+# ### Question 2 — `consumer`
+#
+# Which service consumes the jobs from the Redis stream?
+#
+# Answer: a `service.name`, e.g. `storage-service`.
+#
+# <details><summary>Hint</summary>
+#
+# Look for a CONSUMER span (`process stream:jobs`).
+#
+# </details>
+
+# %%
+answer = None  # <- your answer
+if reveal:
+    answer = lab.solution('consumer')
+verdict = lab.check('consumer', answer)
+assert verdict or not reveal, verdict
+verdict
+
+# %% [markdown]
+# ### Question 3 — `baseline_p95`
+#
+# What is the p95 (ms) of api-gateway server spans for your traffic? (±50 %)
+#
+# Answer: a number (ms).
+#
+# <details><summary>Hint</summary>
+#
+# Aggregate the gateway's server span durations; $m.duration is in microseconds.
+#
+# </details>
+
+# %%
+answer = None  # <- your answer
+if reveal:
+    answer = lab.solution('baseline_p95')
+verdict = lab.check('baseline_p95', answer)
+assert verdict or not reveal, verdict
+verdict
+
+# %% [markdown]
+# ## Clean up
+#
+# Clears the faults this lab injected.
+
+# %%
+lab.cleanup()

@@ -1,0 +1,176 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lab 04 · Asynchronous backlog
+#
+# The queue worker stops consuming. The public API still answers fast — the damage is in job completion time. Find it.
+#
+# Run the cells in order (Shift-Enter). Set your answers where it says `answer = None`.
+
+# %% tags=["parameters"]
+duration = None  # seconds of traffic (None: the lab's default)
+users = None  # simulated users (None: the lab's default)
+attendee = None  # your attendee id (None: $WORKSHOP_ATTENDEE, else your user name)
+short_mode = False  # True: ~20 s of traffic (quick runs, CI)
+reveal = False  # True: fill in the lab's own answers and assert they check out (CI, instructors)
+gateway_url = None  # None: the local stack ($WORKSHOP_PORT_BASE, default 8010)
+admin_token = None  # None: ADMIN_TOKEN, else data/admin-token
+telemetry_dir = None  # None: data/telemetry (offline mode)
+
+# %%
+import pathlib
+import sys
+
+# Make the repository importable when the notebook runs from notebooks/.
+for _p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
+    if (_p / "labs" / "runtime").is_dir():
+        sys.path.insert(0, str(_p))
+        break
+
+from labs.runtime import Lab  # noqa: E402
+from labs.runtime.lab import as_image  # noqa: E402
+
+lab = Lab.load(
+    '04',
+    short_mode=short_mode,
+    attendee=attendee,
+    gateway_url=gateway_url,
+    admin_token=admin_token,
+    telemetry_dir=telemetry_dir,
+)
+lab.intro()
+
+# %% [markdown]
+# ## Is everything ready?
+#
+# The stack must be up, and your attendee id is what your traffic carries in its baggage.
+
+# %%
+lab.doctor()
+
+# %% [markdown]
+# ## Send traffic
+#
+# The queue worker stops consuming. The public API still answers fast — the damage is in job completion time. Find it.
+#
+# Fault timeline:
+#
+# - after 45 s (short mode: 6 s): **queue_stall** on `queue-worker` for 90 s
+#
+# The table and the plot below update live until the traffic stops.
+
+# %%
+lab.run(users=users, duration=duration)
+lab.live()
+
+# %% [markdown]
+# ## Where to look
+#
+# In Coralogix when it is configured; locally otherwise.
+
+# %%
+lab.where_to_look();
+
+# %% [markdown]
+# ## Your slowest request, from local telemetry
+#
+# Offline mode keeps every span under `data/telemetry/`; `workshop traces` reads the same files.
+
+# %%
+from labs.telemetry import load_spans, trace_spans, traces, waterfall_figure
+
+spans = load_spans(lab.telemetry_dir)
+mine = traces(spans, attendee=lab.attendee, limit=None)
+if mine:
+    slowest = max(mine, key=lambda t: t.duration_ms)
+    print(f"{len(mine)} traces of yours; slowest {slowest.duration_ms:.0f} ms")
+    display(as_image(waterfall_figure(trace_spans(spans, slowest.trace_id))))
+else:
+    print("no local traces (telemetry goes to Coralogix, or the collector is off)")
+
+# %% [markdown]
+# ## Questions
+#
+# Each answer is checked against Coralogix when `CX_API_KEY` is set, else against local telemetry.
+
+# %% [markdown]
+# ### Question 1 — `gateway_slower`
+#
+# Did POST /api/queries get much slower at the gateway during the stall? (yes/no)
+#
+# Answer: one of: `yes`, `no`.
+#
+# <details><summary>Hint</summary>
+#
+# Compare the gateway's p95 before and during the stall.
+#
+# </details>
+
+# %%
+answer = None  # <- your answer
+if reveal:
+    answer = lab.solution('gateway_slower')
+verdict = lab.check('gateway_slower', answer)
+assert verdict or not reveal, verdict
+verdict
+
+# %% [markdown]
+# ### Question 2 — `where_time`
+#
+# Where did the time go during the stall?
+#
+# Answer: one of: `in the gateway`, `waiting in the Redis stream`, `in the database`.
+#
+# <details><summary>Hint</summary>
+#
+# In one trace, compare the start of `send stream:jobs` (PRODUCER) with `process stream:jobs` (CONSUMER).
+#
+# </details>
+
+# %%
+answer = None  # <- your answer
+if reveal:
+    answer = lab.solution('where_time')
+verdict = lab.check('where_time', answer)
+assert verdict or not reveal, verdict
+verdict
+
+# %% [markdown]
+# ### Question 3 — `stalled_service`
+#
+# Which service stopped consuming?
+#
+# Answer: a `service.name`, e.g. `storage-service`.
+#
+# <details><summary>Hint</summary>
+#
+# Who owns the CONSUMER spans?
+#
+# </details>
+
+# %%
+answer = None  # <- your answer
+if reveal:
+    answer = lab.solution('stalled_service')
+verdict = lab.check('stalled_service', answer)
+assert verdict or not reveal, verdict
+verdict
+
+# %% [markdown]
+# ## Clean up
+#
+# Clears the faults this lab injected.
+
+# %%
+lab.cleanup()

@@ -1,0 +1,166 @@
+"""A wrong answer makes check() say so; the right one passes (synthetic local telemetry)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from labs.runtime import Lab, load_spec
+from labs.runtime.lab import FaultRecord, LabState, compare
+
+
+def _span(
+    trace: int,
+    span: int,
+    parent: int | None,
+    service: str,
+    name: str,
+    start: float,
+    ms: float,
+    events=(),
+):
+    return service, {
+        "traceId": f"{trace:032x}",
+        "spanId": f"{span:016x}",
+        "parentSpanId": f"{parent:016x}" if parent else "",
+        "name": name,
+        "kind": 2,
+        "startTimeUnixNano": str(int(start * 1e9)),
+        "endTimeUnixNano": str(int((start + ms / 1000) * 1e9)),
+        "attributes": [{"key": "workshop.attendee", "value": {"stringValue": "tester"}}],
+        "events": [
+            {
+                "name": "fault.injected",
+                "timeUnixNano": str(int(start * 1e9)),
+                "attributes": [
+                    {"key": "fault.id", "value": {"stringValue": fid}},
+                    {"key": "fault.kind", "value": {"stringValue": "latency"}},
+                ],
+            }
+            for fid in events
+        ],
+        "status": {},
+    }
+
+
+def _write(dir_: Path, spans) -> None:
+    lines = []
+    for service, span in spans:
+        lines.append(
+            json.dumps(
+                {
+                    "resourceSpans": [
+                        {
+                            "resource": {
+                                "attributes": [
+                                    {"key": "service.name", "value": {"stringValue": service}}
+                                ]
+                            },
+                            "scopeSpans": [{"scope": {"name": "t"}, "spans": [span]}],
+                        }
+                    ]
+                }
+            )
+        )
+    (dir_ / "traces.jsonl").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture()
+def lab(tmp_path: Path) -> Lab:
+    t0 = time.time() - 60
+    spans = []
+    for i in range(40):
+        start = t0 + i
+        faulty = i >= 20
+        v_ms = 405 if faulty else 5
+        tid = i + 1
+        spans.append(
+            _span(tid, tid * 10 + 1, None, "api-gateway", "POST /api/queries", start, 20 + v_ms)
+        )
+        spans.append(
+            _span(
+                tid,
+                tid * 10 + 2,
+                tid * 10 + 1,
+                "query-service",
+                "POST /generate",
+                start + 0.001,
+                10,
+            )
+        )
+        spans.append(
+            _span(
+                tid,
+                tid * 10 + 3,
+                tid * 10 + 1,
+                "validation-service",
+                "POST /validate",
+                start + 0.012,
+                v_ms,
+                ("latency-abc123",) if faulty else (),
+            )
+        )
+    _write(tmp_path, spans)
+    lab = Lab.load(
+        "02",
+        attendee="tester",
+        telemetry_dir=tmp_path,
+        state_dir=tmp_path / "state",
+        gateway_url="http://127.0.0.1:9",
+        env={},
+    )
+    lab.state = LabState(
+        lab="02-latency",
+        attendee="tester",
+        attendees=["tester"],
+        traffic_start=t0,
+        traffic_end=t0 + 40,
+        faults=[
+            FaultRecord(
+                0,
+                "latency",
+                "validation-service",
+                "latency-abc123",
+                t0 + 20,
+                t0 + 40,
+                "attendee",
+                "tester",
+            )
+        ],
+    )
+    return lab
+
+
+def test_wrong_answer_says_so(lab):
+    verdict = lab.check("slow_service", "query-service")
+    assert not verdict.correct
+    assert "not what the telemetry shows" in verdict.message
+    assert "❌" in str(verdict)
+    assert verdict.observed == "validation-service"
+
+
+def test_right_answer_passes(lab):
+    assert lab.check("slow_service", "validation-service").correct
+    assert lab.check("slow_service", "validation").correct  # the -service suffix is optional
+    assert lab.check("fault_id", "latency-abc123").correct
+    assert lab.solution("slow_service") == "validation-service"
+
+
+def test_wrong_fault_id(lab):
+    verdict = lab.check("fault_id", "latency-000000")
+    assert not verdict.correct and "Hint" in verdict.message
+
+
+def test_no_answer(lab):
+    verdict = lab.check("slow_service", None)
+    assert not verdict.correct and "no answer yet" in verdict.message
+
+
+def test_compare_numbers_and_lists():
+    q = load_spec("01").question("baseline_p95")
+    assert compare(q, 40, 35.6) and compare(q, "50", 40) and not compare(q, 200, 40)
+    q = load_spec("instructor").question("who_is_sending")
+    assert compare(q, "b, a", ["a", "b"]) and not compare(q, "a", ["a", "b"])

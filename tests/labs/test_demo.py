@@ -1,0 +1,54 @@
+"""`workshop demo --fast` against the session stack (found through the same env vars)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.stack
+
+
+def test_demo_fast(stack, tmp_path):
+    cfg = stack.cfg
+    env = {
+        **os.environ,
+        "WORKSHOP_DATA_DIR": str(cfg.data_dir),
+        "WORKSHOP_PORT_BASE": str(cfg.port_base),
+        "REDIS_PORT": str(cfg.redis_port),
+        "OTLP_GRPC_PORT": str(cfg.otlp_grpc_port),
+        "OTLP_HTTP_PORT": str(cfg.otlp_http_port),
+        "COLLECTOR_HEALTH_PORT": str(cfg.collector_health_port),
+        "NGINX_HTTP_PORT": str(cfg.nginx_http_port),
+        "NGINX_HTTPS_PORT": str(cfg.nginx_https_port),
+        "COLUMNS": "160",
+    }
+    for key in ("CX_PRIVATE_KEY", "CX_API_KEY"):
+        env.pop(key, None)
+    summary = tmp_path / "summary.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "workshop.cli", "demo", "--fast", "--summary-json", str(summary)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
+    assert "the stack is running" in out  # it found the test stack instead of starting one
+    assert "per phase" in out
+    for title in ("Baseline", "Latency fault", "Error fault", "Recovery"):
+        assert title in out
+    data = json.loads(summary.read_text())
+    assert data["latency"]["p95_ms"] > data["baseline"]["p95_ms"] + 200
+    assert data["errors"]["error_ratio"] > 0
+    assert data["baseline"]["error_ratio"] < 0.05
+    assert "workshop traces" in out and "workshop down" in out
+    # Its faults are gone.
+    assert stack.gateway(admin_token=stack.admin_token).faults() == []
