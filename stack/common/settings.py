@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     # How one service reaches another: a template filled with the service name and port.
     # Native: every service on loopback. Docker: "http://{name}:{port}".
     service_url_template: str = Field("http://127.0.0.1:{port}", alias="SERVICE_URL_TEMPLATE")
-    redis_url: str = Field("redis://127.0.0.1:6379/0", alias="REDIS_URL")
+    redis_url: str = Field("redis://127.0.0.1:6390/0", alias="REDIS_URL")
 
     # --- HTTP client between services (seconds) ----------------------------------------
     http_connect_timeout: float = Field(1.0, alias="HTTP_CONNECT_TIMEOUT", gt=0)

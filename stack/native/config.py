@@ -21,7 +21,8 @@ from stack.common.settings import PORT_OFFSETS, REPO_ROOT, ServiceName
 class NativeConfig:
     data_dir: Path
     port_base: int = 8010
-    redis_port: int = 6379
+    # Not 6379: a Debian redis-server package starts its own server there (systemd).
+    redis_port: int = 6390
     otlp_grpc_port: int = 4317
     otlp_http_port: int = 4318
     collector_health_port: int = 13133
@@ -42,7 +43,7 @@ class NativeConfig:
         return cls(
             data_dir=Path(env.get("WORKSHOP_DATA_DIR") or REPO_ROOT / "data").resolve(),
             port_base=port("WORKSHOP_PORT_BASE", 8010),
-            redis_port=port("REDIS_PORT", 6379),
+            redis_port=port("REDIS_PORT", 6390),
             otlp_grpc_port=port("OTLP_GRPC_PORT", 4317),
             otlp_http_port=port("OTLP_HTTP_PORT", 4318),
             collector_health_port=port("COLLECTOR_HEALTH_PORT", 13133),
