@@ -22,8 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI") == "true"
 
 
-def test_config(data_dir: Path) -> NativeConfig:
-    base = int(os.environ.get("TEST_PORT_BASE", "18000"))
+def test_config(data_dir: Path, offset: int = 0) -> NativeConfig:
+    """A stack on ports derived from TEST_PORT_BASE (+ offset for a second, separate stack)."""
+    base = int(os.environ.get("TEST_PORT_BASE", "18000")) + offset
     return NativeConfig(
         data_dir=data_dir,
         port_base=base + 10,

@@ -254,23 +254,13 @@ async def _process_and_store(job: dict[str, Any], fields: dict[str, str], status
         if exc.status == 422:
             raise Permanent(exc.detail) from exc
         raise
-    await service.http.request(
-        ServiceName.STORAGE,
-        "PUT",
-        f"/results/{job['job_id']}",
-        json={
-            "question": job["question"],
-            "query": job["query"],
-            "intent": job["intent"],
-            "status": "done",
-            "result": result,
-            "rows_scanned": result.get("rows_scanned"),
-            "elapsed_ms": result.get("elapsed_ms"),
-            "trace_id": current_trace_id(),
-            "attendee": job.get("attendee"),
-            "session": job.get("session"),
-            "created_at": float(fields.get("enqueued_at", time.time())),
-        },
+    await _store(
+        job,
+        fields,
+        status="done",
+        result=result,
+        rows_scanned=result.get("rows_scanned"),
+        elapsed_ms=result.get("elapsed_ms"),
     )
     # The result preview rides along in the status hash, so polls never need storage.
     await redis.hset(
@@ -284,6 +274,14 @@ async def _process_and_store(job: dict[str, Any], fields: dict[str, str], status
 
 
 async def _store_failed(job: dict[str, Any], fields: dict[str, str], error: str) -> None:
+    await _store(job, fields, status="failed", error=error)
+    await redis.hset(
+        f"{JOB_PREFIX}{job['job_id']}", mapping={"status": "failed", "error": error[:300]}
+    )
+
+
+async def _store(job: dict[str, Any], fields: dict[str, str], **outcome: Any) -> None:
+    """Upsert the job's row in storage (idempotent: keyed by job id)."""
     await service.http.request(
         ServiceName.STORAGE,
         "PUT",
@@ -292,16 +290,12 @@ async def _store_failed(job: dict[str, Any], fields: dict[str, str], error: str)
             "question": job["question"],
             "query": job["query"],
             "intent": job["intent"],
-            "status": "failed",
-            "error": error,
             "trace_id": current_trace_id(),
             "attendee": job.get("attendee"),
             "session": job.get("session"),
             "created_at": float(fields.get("enqueued_at", time.time())),
+            **outcome,
         },
-    )
-    await redis.hset(
-        f"{JOB_PREFIX}{job['job_id']}", mapping={"status": "failed", "error": error[:300]}
     )
 
 

@@ -15,22 +15,13 @@ from stack.common.settings import ServiceName
 from stack.native import launcher
 from stack.native.config import NativeConfig
 from stack.native.supervisor import LaunchError, Supervisor
+from tests.conftest import test_config as stack_config
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def small_config(tmp_path: Path) -> NativeConfig:
-    base = int(os.environ.get("TEST_PORT_BASE", "18000")) + 600
-    return NativeConfig(
-        data_dir=tmp_path / "data",
-        port_base=base + 10,
-        redis_port=base + 379,
-        otlp_grpc_port=base + 317,
-        otlp_http_port=base + 318,
-        collector_health_port=base + 133,
-        nginx_http_port=base + 80,
-        nginx_https_port=base + 443,
-    )
+    return stack_config(tmp_path / "data", offset=600)
 
 
 def test_port_in_use_is_a_clear_error_naming_the_port(tmp_path: Path) -> None:
