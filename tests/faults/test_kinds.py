@@ -250,7 +250,10 @@ def test_slow_db_drops_the_index_and_slows_writes(stack, admin: Gateway) -> None
         plan = _plan(stack)
         return "idx_jobs_created_at" not in plan and write_ms() > fast + 60
 
-    cleared_and_expired(admin, "slow_db", "storage-service", slow, params={"lock_ms": 300})
+    # One measurement takes ~2 s of slowed writes: the short TTL must outlive it.
+    cleared_and_expired(
+        admin, "slow_db", "storage-service", slow, short_ttl=6, params={"lock_ms": 300}
+    )
     assert "idx_jobs_created_at" in _plan(stack)
 
 
