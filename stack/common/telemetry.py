@@ -17,6 +17,7 @@ from typing import Any
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from stack.common.settings import ServiceName, Settings
@@ -108,7 +109,12 @@ def setup_telemetry(service: ServiceName, settings: Settings, version: str) -> T
         LoggingHandler(level=logging.INFO, logger_provider=logger_provider)
     )
 
-    AioHttpClientInstrumentor().instrument(tracer_provider=tracer_provider)
+    # HTTP RED metrics come from the collector's spanmetrics connector; the instrumentations'
+    # own duration histograms would double them and cost ~5 % of each service's CPU.
+    no_metrics = NoOpMeterProvider()
+    AioHttpClientInstrumentor().instrument(
+        tracer_provider=tracer_provider, meter_provider=no_metrics
+    )
     RedisInstrumentor().instrument(tracer_provider=tracer_provider)
     return Telemetry(service, True, [tracer_provider, meter_provider, logger_provider])
 
@@ -120,6 +126,7 @@ def instrument_app(app: Any, telemetry: Telemetry) -> None:
 
     FastAPIInstrumentor.instrument_app(
         app,
+        meter_provider=NoOpMeterProvider(),
         excluded_urls=NOT_TRACED_PATHS,
         # The ASGI receive/send sub-spans double the span count for no insight.
         exclude_spans=["receive", "send"],
