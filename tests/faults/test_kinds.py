@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import statistics
 import time
 import uuid
 from collections.abc import Callable
@@ -41,7 +40,9 @@ def cleared_and_expired(
 
     fault = inject(admin, kind, target, ttl=short_ttl, **spec)
     assert measure(), f"{kind} on {target}: no symptom while active (short TTL)"
-    time.sleep(max(0.0, fault["expires_at"] - time.time()) + 0.3)
+    # Request-level kinds stop at expires_at exactly; process-level ones (indexes, memory,
+    # releases) on the next poll, within a second.
+    time.sleep(max(0.0, fault["expires_at"] - time.time()) + PROPAGATION)
     assert not measure(), f"{kind} on {target}: symptom still there after expiry"
     assert all(f["id"] != fault["id"] for f in admin.faults())
 
@@ -242,13 +243,20 @@ def test_slow_db_drops_the_index_and_slows_writes(stack, admin: Gateway) -> None
     assert gateway.wait(job["id"])["status"] == "done"
 
     def write_ms() -> float:
-        return statistics.mean(timed(lambda: gateway.rate(job["id"], 3)) for _ in range(6))
+        # Writes spread over ~1 s, so some land inside the competing job's lock bursts.
+        samples = []
+        for _ in range(8):
+            samples.append(timed(lambda: gateway.rate(job["id"], 3)))
+            time.sleep(0.12)
+        return max(samples)
 
     fast = write_ms()
 
     def slow() -> bool:
         plan = _plan(stack)
-        return "idx_jobs_created_at" not in plan and write_ms() > fast + 60
+        ms = write_ms()
+        print(f"slow_db: plan={plan!r} slowest write {ms:.0f} ms (baseline {fast:.0f} ms)")
+        return "idx_jobs_created_at" not in plan and ms > fast + 200
 
     # One measurement takes ~2 s of slowed writes: the short TTL must outlive it.
     cleared_and_expired(
