@@ -85,24 +85,8 @@ class ServiceClient:
                 body = await resp.read()
                 status = resp.status
                 retry_after = resp.headers.get("retry-after")
-        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
-            raise Problem(
-                503,
-                f"{service.value} is unavailable ({type(exc).__name__})",
-                service=service.value,
-                slug="downstream-unavailable",
-            ) from exc
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise Problem(
-                504,
-                f"{service.value} did not answer in time",
-                service=service.value,
-                slug="downstream-timeout",
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise Problem(
-                502, f"{service.value} failed: {type(exc).__name__}", service=service.value
-            ) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise transport_problem(service, exc) from exc
         payload = _decode(body)
         if status < 400:
             return payload
@@ -133,6 +117,31 @@ class ServiceClient:
 
     async def post(self, service: ServiceName, path: str, json: Any = None, **kw: Any) -> Any:
         return await self.request(service, "POST", path, json=json, **kw)
+
+
+def transport_problem(service: ServiceName, exc: BaseException) -> Problem:
+    """A call that got no HTTP answer, as the problem the caller returns: 503 when the
+    service cannot be reached, 504 when it is too slow, 502 for anything else."""
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError):
+        return Problem(
+            503,
+            f"{service.value} is unavailable ({type(exc).__name__})",
+            service=service.value,
+            slug="downstream-unavailable",
+        )
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return Problem(
+            504,
+            f"{service.value} did not answer in time",
+            service=service.value,
+            slug="downstream-timeout",
+        )
+    return Problem(
+        502,
+        f"{service.value} failed: {type(exc).__name__}",
+        service=service.value,
+        slug="downstream-error",
+    )
 
 
 def _decode(body: bytes) -> Any:

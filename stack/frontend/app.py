@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
-from stack.common.problems import Problem
+from stack.common.http import transport_problem
 from stack.common.service import Service
 from stack.common.settings import ServiceName
 
@@ -60,20 +60,8 @@ async def proxy_api(request: Request, path: str) -> Response:
             headers=headers,
             allow_redirects=False,
         )
-    except aiohttp.ClientConnectorError as exc:
-        raise Problem(
-            503,
-            f"api-gateway is unavailable ({type(exc).__name__})",
-            service=ServiceName.GATEWAY.value,
-            slug="downstream-unavailable",
-        ) from exc
     except (TimeoutError, aiohttp.ClientError) as exc:
-        raise Problem(
-            502,
-            f"api-gateway failed: {type(exc).__name__}",
-            service=ServiceName.GATEWAY.value,
-            slug="downstream-error",
-        ) from exc
+        raise transport_problem(ServiceName.GATEWAY, exc) from exc
 
     raw_headers = [
         (k.encode("latin-1"), v.encode("latin-1"))
