@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,12 @@ from opentelemetry.trace import SpanKind
 from stack.storage.migrations import migrate
 
 _tracer = trace.get_tracer("stack.storage")
+
+
+@lru_cache(maxsize=256)
+def _describe(sql: str) -> tuple[str, str]:
+    """Operation name and one-line query text; the statements are constants, so once each."""
+    return sql.lstrip().split(None, 1)[0].upper(), " ".join(sql.split())
 
 
 class Database:
@@ -59,7 +66,7 @@ class Database:
 
     @contextmanager
     def span(self, sql: str) -> Iterator[trace.Span]:
-        operation = sql.lstrip().split(None, 1)[0].upper()
+        operation, text = _describe(sql)
         with _tracer.start_as_current_span(
             f"{operation} {self.namespace}", kind=SpanKind.CLIENT
         ) as span:
@@ -68,7 +75,7 @@ class Database:
                 span.set_attribute("db.system.name", "sqlite")
                 span.set_attribute("db.namespace", self.namespace)
                 span.set_attribute("db.operation.name", operation)
-                span.set_attribute("db.query.text", " ".join(sql.split()))
+                span.set_attribute("db.query.text", text)
                 span.set_attribute("server.address", "localhost")
             yield span
 
