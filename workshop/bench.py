@@ -9,8 +9,9 @@ One run, one machine, in this order:
    each concurrency level: (a) the full flow — ask, poll every 20 ms until done — and (b) the
    cheap endpoint (gateway GET /health); psutil samples every supervisord program, and the
    Locust process separately, once a second;
-4. the stack restarted with OTEL_SDK_DISABLED=true and the full flow repeated at the middle
-   level: the telemetry overhead ratio;
+4. the full flow at the middle level three times, each on a freshly started stack after the
+   same warm-up: as built; with the profiling fix undone (GATEWAY_POLL_VIA=services) for the
+   fix's before/after ratio; with OTEL_SDK_DISABLED=true for the telemetry overhead ratio;
 5. the ceiling: a chain of bare uvicorn processes (workshop/bench_chain.py) with as many HTTP
    exchanges as the full flow's synchronous path, driven with the same Locust settings.
 
@@ -66,6 +67,12 @@ MIB = 1024 * 1024
 # gateway→validation-service, gateway→queue-service. The chain: client→hop0→…→hop4.
 CHAIN_HOPS = 5
 PYTHON_SERVICES = [s.value for s in ServiceName]
+# The profile's top finding, undone: polls through queue-service and storage-service.
+BEFORE_FIX_ENV = {"GATEWAY_POLL_VIA": "services"}
+FIX = (
+    "polls read the job hash in Redis (one round trip) instead of asking queue-service, "
+    "then storage-service (two HTTP hops)"
+)
 TARGETS = {
     "full_vs_chain": 0.4,
     "p95_ms": 250.0,
@@ -573,8 +580,9 @@ def run_bench(
         bench_config(data_dir / "stack-otel-off"),
         extra_env={"OTEL_SDK_DISABLED": "true"},
     )
+    cfg_before = replace(bench_config(data_dir / "stack-before-fix"), extra_env=BEFORE_FIX_ENV)
     host = cfg.url(ServiceName.GATEWAY)
-    steps = 2 * len(plan.levels) + 7 + (1 if profile else 0)  # see done() calls
+    steps = 2 * len(plan.levels) + 9 + (1 if profile else 0)  # see done() calls
     task = progress.add_task("benchmark", total=steps)
     results: dict[str, Any] = {
         "meta": {**machine(), "short": plan.short, "chain_hops": CHAIN_HOPS},
@@ -663,6 +671,28 @@ def run_bench(
         results["full_otel_on"] = asdict(r_on)
         done()
         launcher.down(cfg)
+
+        # 4a. the profiling fix, undone: same level, same length, right after the run above.
+        results["startup_before_fix_s"] = up(cfg_before, "before the fix")
+        done()
+        pids_before = stack_pids(cfg_before)
+        warmup(cfg_before, pids_before, list(pids_before), "before")
+        step(f"before the fix: full flow @ {plan.middle} users ({plan.overhead_duration:.0f} s)")
+        r_before = run_locust(
+            "full",
+            plan.middle,
+            plan.overhead_duration,
+            cfg_before.url(ServiceName.GATEWAY),
+            pids_before,
+            list(pids_before),
+            work,
+            f"full-before-fix-{plan.middle}",
+        )
+        results["full_before_fix"] = asdict(r_before)
+        launcher.down(cfg_before)
+        done()
+
+        # 4b. telemetry off.
         results["startup_otel_off_s"] = up(cfg_off, "telemetry off")
         done()
         pids_off = stack_pids(cfg_off)
@@ -699,8 +729,8 @@ def run_bench(
         done()
     finally:
         step("stopping the stack")
-        launcher.down(cfg)
-        launcher.down(cfg_off)
+        for c in (cfg, cfg_before, cfg_off):
+            launcher.down(c)
 
     derive(results, plan)
     step("writing the report")
@@ -786,7 +816,8 @@ def derive(results: dict[str, Any], plan: Plan) -> None:
     mid, top = full[plan.middle], full[plan.top]
     chain_r = results["chain"]
     on, off = results["full_otel_on"], results["full_otel_off"]
-    every = [*results["runs"]["full"], *results["runs"]["cheap"], on, off, chain_r]
+    before = results["full_before_fix"]
+    every = [*results["runs"]["full"], *results["runs"]["cheap"], on, before, off, chain_r]
     python_idle = {n: v for n, v in results["idle_rss_mib"].items() if n in PYTHON_SERVICES}
     heaviest = max(python_idle, key=python_idle.get) if python_idle else ""
     results["loaded_rss_mib"] = {n: v["rss_max_mib"] for n, v in top["processes"].items()}
@@ -795,6 +826,7 @@ def derive(results: dict[str, Any], plan: Plan) -> None:
         "full_vs_chain": _ratio(mid["rps"], chain_r["rps"]),
         "full_gateway_requests_vs_chain": _ratio(mid["total_rps"], chain_r["rps"]),
         "telemetry_on_vs_off": _ratio(on["rps"], off["rps"]),
+        "fix_after_vs_before": _ratio(on["rps"], before["rps"]),
     }
     errors = sum(r["failures"] for r in every)
     t = TARGETS
@@ -1031,8 +1063,29 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str], plot_rel: st
             f"| {_f(r['processes'].get('locust', {}).get('cpu_pct'))} |"
         )
     on, off, ch = results["full_otel_on"], results["full_otel_off"], results["chain"]
+    before = results["full_before_fix"]
     ratios = results["ratios"]
     L += [
+        "",
+        f"## The profiling fix, before and after (at {mid} users, this run)",
+        "",
+        f"The fix: {FIX}. The 'before' stack runs the old path "
+        f"(`{' '.join(f'{k}={v}' for k, v in BEFORE_FIX_ENV.items())}`), restarted and warmed "
+        "up like the others, right after the 'after' run.",
+        "",
+        "| run | questions/s | gateway req/s | p50 | p95 | poll p95 | job p95 (ms) | errors "
+        "| stack CPU % |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, r in (("after the fix", on), ("before the fix", before)):
+        L.append(
+            f"| {label} | {_f(r['rps'])} | {_f(r['total_rps'])} | {_f(r['p50_ms'], 0)} "
+            f"| {_f(r['p95_ms'], 0)} | {_f(r['poll_p95_ms'], 0)} | {_f(r['job_p95_ms'], 0)} "
+            f"| {r['failures']} | {_f(r['stack_cpu_pct'])} |"
+        )
+    L += [
+        "",
+        f"- after ÷ before: **{ratios['fix_after_vs_before']}** (questions/s).",
         "",
         f"## Telemetry overhead and the ceiling (at {mid} users)",
         "",

@@ -28,7 +28,7 @@ from stack.common.logging import setup_logging
 from stack.common.problems import Problem, install_problem_handlers
 from stack.common.redis import create_redis, set_delay_hook
 from stack.common.settings import ServiceName, Settings, get_settings
-from stack.common.telemetry import Telemetry, instrument_app, setup_telemetry, untraced
+from stack.common.telemetry import Telemetry, server_telemetry, setup_telemetry, untraced
 
 Hook = Callable[[], Awaitable[None]]
 ReadyCheck = Callable[[], Awaitable[Any]]
@@ -63,8 +63,8 @@ class Service:
         self.memory_leak = MemoryLeak(self.faults)
         set_delay_hook(lambda: redis_delay(self.faults))
         self.http = ServiceClient(self.settings)
-        # Telemetry is set up before the app is built: the FastAPI instrumentation wraps the
-        # middleware stack, which Starlette builds on the first (lifespan) call.
+        # Telemetry is set up before the app is built: FastAPI's native tracing (configured
+        # below) uses the global providers set here.
         self.version = self._startup_version()
         self.telemetry: Telemetry = setup_telemetry(name, self.settings, self.version)
         self._startup: list[Hook] = []
@@ -82,12 +82,12 @@ class Service:
             docs_url="/api/docs" if public_api else None,
             redoc_url=None,
             openapi_url="/api/openapi.json" if public_api else "/openapi.json",
+            telemetry=server_telemetry(self.telemetry),  # type: ignore[arg-type]
         )
         install_problem_handlers(self.app)
         self.app.add_middleware(FaultMiddleware, engine=self.faults)
         self.app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)
         self._add_probes()
-        instrument_app(self.app, self.telemetry)
 
     # -- hooks --------------------------------------------------------------------------
     def on_startup(self, hook: Hook) -> Hook:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -98,6 +99,12 @@ class Settings(BaseSettings):
     worker_claim_idle_ms: int = Field(15_000, alias="WORKER_CLAIM_IDLE_MS", ge=100)
     worker_consumer: str = Field("", alias="WORKER_CONSUMER")
     shutdown_grace_seconds: float = Field(10.0, alias="SHUTDOWN_GRACE_SECONDS", gt=0)
+
+    # --- benchmark baselines -----------------------------------------------------------
+    # `services` restores the poll path that profiling replaced (gateway → queue-service →
+    # Redis, then storage-service): `workshop bench` runs it back to back with the default
+    # to measure the fix within one run. Nobody should set it otherwise.
+    gateway_poll_via: Literal["redis", "services"] = Field("redis", alias="GATEWAY_POLL_VIA")
 
     # --- the stand-in LLM provider -----------------------------------------------------
     llm_model: str = Field("workshop-dataprime-1", alias="LLM_MODEL")

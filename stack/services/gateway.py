@@ -131,6 +131,8 @@ async def get_query(job_id: str) -> dict[str, Any]:
     reset) — it holds the durable record."""
     if not JOB_ID.match(job_id):
         raise Problem(404, f"no question with id `{job_id[:40]}`")
+    if settings.gateway_poll_via == "services":
+        return await _poll_via_services(job_id)
     status = await redis.hgetall(f"{JOB_PREFIX}{job_id}")
     done = status.get("status") in ("done", "failed")
     if status and (not done or "result" in status or status.get("status") == "failed"):
@@ -152,6 +154,40 @@ async def get_query(job_id: str) -> dict[str, Any]:
             raise Problem(404, f"no question with id `{job_id}`") from None
         raise
     return {"id": job_id, **{k: stored.get(k) for k in m.QueryStatus.model_fields if k != "id"}}
+
+
+async def _poll_via_services(job_id: str) -> dict[str, Any]:
+    """The poll path before profiling (GATEWAY_POLL_VIA=services): two HTTP hops per poll.
+    Kept only as the benchmark's baseline for the fix."""
+    try:
+        status = await http.get(ServiceName.QUEUE, f"/jobs/{job_id}")
+    except Problem as exc:
+        if exc.status != 404:
+            raise
+        status = None
+    if status is None or status.get("status") in ("done", "failed"):
+        try:
+            stored = await http.get(ServiceName.STORAGE, f"/results/{job_id}")
+            return {
+                "id": job_id,
+                **{k: stored.get(k) for k in m.QueryStatus.model_fields if k != "id"},
+            }
+        except Problem as exc:
+            if exc.status != 404:
+                raise
+    if status is None:
+        raise Problem(404, f"no question with id `{job_id}`")
+    return {
+        "id": job_id,
+        "status": status.get("status", "queued"),
+        "question": status.get("question"),
+        "query": status.get("query"),
+        "intent": status.get("intent"),
+        "result": None,
+        "error": status.get("error"),
+        "created_at": _float(status.get("created_at")),
+        "completed_at": _float(status.get("completed_at")),
+    }
 
 
 def _float(value: str | None) -> float | None:

@@ -121,8 +121,18 @@ def test_overhead_and_ceiling(bench: dict[str, Any]) -> None:
     r = bench["results"]
     _check_run(r["full_otel_on"], flow="full")
     _check_run(r["full_otel_off"], flow="full")
+    _check_run(r["full_before_fix"], flow="full")
     _check_run(r["chain"], flow="chain")
-    assert r["full_otel_on"]["users"] == r["full_otel_off"]["users"] == r["chain"]["users"] == 4
+    # The old poll path still answers every poll: the 'before' figure is a working stack's.
+    assert r["full_before_fix"]["failures"] == 0
+    runs = ("full_otel_on", "full_otel_off", "full_before_fix", "chain")
+    assert {r[run]["users"] for run in runs} == {4}
+    assert set(r["ratios"]) == {
+        "full_vs_chain",
+        "full_gateway_requests_vs_chain",
+        "telemetry_on_vs_off",
+        "fix_after_vs_before",
+    }
     assert set(r["chain"]["processes"]) == {f"hop{i}" for i in range(r["meta"]["chain_hops"])} | {
         "locust"
     }
@@ -168,6 +178,8 @@ def test_targets_and_stamp(bench: dict[str, Any]) -> None:
         meta["python"],
         meta["cpu_model"],
         "telemetry on ÷ off",
+        "after ÷ before",
+        "GATEWAY_POLL_VIA=services",
         "5-hop bare uvicorn chain",
         "whole stack",
         "≤ 250 ms",
