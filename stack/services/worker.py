@@ -212,8 +212,7 @@ async def _run(
     while attempt <= settings.worker_max_attempts:
         await _slow_gate()
         try:
-            await _process_and_store(job, fields, status_key=key)
-            await redis.xack(STREAM, GROUP, message_id)
+            await _process_and_store(job, fields, message_id, status_key=key)
             enqueued = float(fields.get("enqueued_at", time.time()))
             job_latency.record((time.time() - enqueued) * 1000)
             jobs_processed.add(1)
@@ -245,7 +244,9 @@ async def _slow_gate() -> None:
             return
 
 
-async def _process_and_store(job: dict[str, Any], fields: dict[str, str], status_key: str) -> None:
+async def _process_and_store(
+    job: dict[str, Any], fields: dict[str, str], message_id: str, status_key: str
+) -> None:
     try:
         result = await service.http.post(
             ServiceName.PROCESSING, "/execute", json={"query": job["query"]}
@@ -262,15 +263,19 @@ async def _process_and_store(job: dict[str, Any], fields: dict[str, str], status
         rows_scanned=result.get("rows_scanned"),
         elapsed_ms=result.get("elapsed_ms"),
     )
-    # The result preview rides along in the status hash, so polls never need storage.
-    await redis.hset(
-        status_key,
-        mapping={
-            "status": "done",
-            "completed_at": repr(time.time()),
-            "result": orjson.dumps(result).decode(),
-        },
-    )
+    # The result preview rides along in the status hash, so polls never need storage; the
+    # status and the ack go in one transaction (one round trip, one span).
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(
+            status_key,
+            mapping={
+                "status": "done",
+                "completed_at": repr(time.time()),
+                "result": orjson.dumps(result).decode(),
+            },
+        )
+        pipe.xack(STREAM, GROUP, message_id)
+        await pipe.execute()
 
 
 async def _store_failed(job: dict[str, Any], fields: dict[str, str], error: str) -> None:
