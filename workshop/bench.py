@@ -56,6 +56,7 @@ from stack.common.settings import REPO_ROOT, ServiceName
 from stack.native import launcher
 from stack.native.config import NativeConfig
 from stack.native.supervisor import LaunchError, Supervisor, port_in_use
+from workshop.bench_findings import findings
 
 app = typer.Typer(add_completion=False)
 console = Console()
@@ -192,7 +193,8 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             now = self._sample()
-            self._cpu1 = {n: v[0] for n, v in now.items()}
+            # A process that has just exited reads as 0: keep its last CPU time instead.
+            self._cpu1.update({n: v[0] for n, v in now.items() if v[0] > 0})
             self.samples.append({n: v[1] for n, v in now.items()})
 
     def __enter__(self) -> Sampler:
@@ -475,8 +477,8 @@ def chain(cfg: NativeConfig, log_dir: Path) -> Iterator[dict[str, int]]:
 
 
 # --------------------------------------------------------------------------- profiling
-def summarise_pyspy(raw: Path, service: str, top: int = 30) -> str:
-    """py-spy's collapsed stacks → the functions with the most self and inclusive samples."""
+def _read_pyspy(raw: Path) -> tuple[int, Counter[str], Counter[str], Counter[str]]:
+    """py-spy's collapsed stacks → (total, self samples per frame, inclusive, self per package)."""
     self_c: Counter[str] = Counter()
     incl: Counter[str] = Counter()
     total = 0
@@ -493,6 +495,18 @@ def summarise_pyspy(raw: Path, service: str, top: int = 30) -> str:
     by_package: Counter[str] = Counter()
     for frame, n in self_c.items():
         by_package[_package(frame)] += n
+    return total, self_c, incl, by_package
+
+
+def package_shares(raw: Path) -> dict[str, float]:
+    """Percent of a profile's samples spent (self) in each package, largest first."""
+    total, _, _, by_package = _read_pyspy(raw)
+    return {pkg: round(100 * n / max(total, 1), 1) for pkg, n in by_package.most_common()}
+
+
+def summarise_pyspy(raw: Path, service: str, top: int = 30) -> str:
+    """py-spy's collapsed stacks → the functions with the most self and inclusive samples."""
+    total, self_c, incl, by_package = _read_pyspy(raw)
     lines = [f"py-spy profile of {service}: {total} samples (100 Hz, active threads only)", ""]
     lines.append("self samples by package (where the CPU is spent, leaf frame's package)")
     for pkg, n in by_package.most_common(20):
@@ -804,7 +818,12 @@ def run_profile(
         f"{plan.duration:.0f} s, {r.rps:.1f} questions/s under py-spy\n"
     )
     target.write_text(header + text)
-    return {"service": service, "file": str(target), "questions_per_s": r.rps}
+    return {
+        "service": service,
+        "file": str(target),
+        "questions_per_s": r.rps,
+        "packages": package_shares(raw),
+    }
 
 
 def _ratio(a: float, b: float) -> float:
@@ -832,49 +851,57 @@ def derive(results: dict[str, Any], plan: Plan) -> None:
     t = TARGETS
     results["targets"] = [
         _target(
+            "full_vs_chain",
             f"full flow @ {plan.middle}: questions/s ÷ chain req/s",
             f"≥ {t['full_vs_chain']}",
             results["ratios"]["full_vs_chain"],
             results["ratios"]["full_vs_chain"] >= t["full_vs_chain"],
         ),
         _target(
+            "p95_ms",
             f"full flow @ {plan.middle}: POST /api/queries p95",
             f"≤ {t['p95_ms']:.0f} ms",
             f"{mid['p95_ms']:.0f} ms",
             mid["p95_ms"] <= t["p95_ms"],
         ),
         _target(
+            "job_p95_ms",
             f"full flow @ {plan.middle}: job submit→done p95",
             f"≤ {t['job_p95_ms']:.0f} ms",
             f"{mid['job_p95_ms']:.0f} ms",
             mid["job_p95_ms"] <= t["job_p95_ms"],
         ),
-        _target("errors (every run)", "0", f"{errors}", errors == 0),
+        _target("errors", "errors (every run)", "0", f"{errors}", errors == 0),
         _target(
+            "telemetry_ratio",
             f"telemetry on ÷ off (full flow @ {plan.middle})",
             f"≥ {t['telemetry_ratio']}",
             results["ratios"]["telemetry_on_vs_off"],
             results["ratios"]["telemetry_on_vs_off"] >= t["telemetry_ratio"],
         ),
         _target(
+            "idle_stack_mib",
             "whole stack RSS, idle",
             "≤ 1.0 GiB",
             f"{results['idle_stack_mib']:.0f} MiB",
             results["idle_stack_mib"] <= t["idle_stack_mib"],
         ),
         _target(
+            "loaded_stack_mib",
             f"whole stack RSS @ {plan.top} users (max)",
             "≤ 1.3 GiB",
             f"{results['loaded_stack_mib']:.0f} MiB",
             results["loaded_stack_mib"] <= t["loaded_stack_mib"],
         ),
         _target(
+            "service_idle_mib",
             "every Python service RSS, idle",
             f"≤ {t['service_idle_mib']:.0f} MiB",
             f"{python_idle.get(heaviest, 0):.0f} MiB ({heaviest})",
             bool(python_idle) and max(python_idle.values()) <= t["service_idle_mib"],
         ),
         _target(
+            "startup_s",
             "up → all ready (collector built)",
             f"≤ {t['startup_s']:.0f} s",
             f"{results['startup_s']:.1f} s",
@@ -883,8 +910,15 @@ def derive(results: dict[str, Any], plan: Plan) -> None:
     ]
 
 
-def _target(what: str, target: str, measured: Any, ok: bool) -> dict[str, Any]:
-    return {"what": what, "target": target, "measured": measured, "ok": bool(ok)}
+def _target(key: str, what: str, target: str, measured: Any, ok: bool) -> dict[str, Any]:
+    return {
+        "key": key,
+        "what": what,
+        "target": target,
+        "target_value": TARGETS.get(key, 0),
+        "measured": measured,
+        "ok": bool(ok),
+    }
 
 
 # --------------------------------------------------------------------------- the report
@@ -1031,8 +1065,8 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str], plot_rel: st
             f"| {t['what']} | {t['target']} | {_f(t['measured'], 3)} "
             f"| {'✅' if t['ok'] else '❌'} |"
         )
+    L += ["", *findings(results, PYTHON_SERVICES)]
     L += [
-        "",
         "## Full flow (ask → poll every 20 ms → done)",
         "",
         "| users | questions/s | gateway req/s | POST p50 | p95 | p99 (ms) | poll p95 (ms) "

@@ -98,6 +98,8 @@ def _check_run(run: dict[str, Any], *, flow: str) -> None:
         _number(run["poll_p95_ms"])
         assert _number(run["job_p50_ms"]) <= _number(run["job_p95_ms"])
     assert "locust" in run["processes"]
+    # The load generator always burns CPU; 0 would mean its exit was sampled as a reading.
+    assert run["processes"]["locust"]["cpu_s"] > 0
     for figures in run["processes"].values():
         for key in ("cpu_s", "cpu_pct", "rss_mean_mib", "rss_max_mib"):
             _number(figures[key])
@@ -189,6 +191,11 @@ def test_targets_and_stamp(bench: dict[str, Any]) -> None:
     ):
         assert needle in text, needle
     assert text.count("✅") + text.count("❌") == 9
+    # Missed targets are explained in the report, and only then.
+    missed = [t["what"] for t in r["targets"] if not t["ok"]]
+    assert ("## Missed targets" in text) == bool(missed)
+    for what in missed:
+        assert f"**{what}: " in text, what
     assert "report:" in bench["stdout"]
 
 

@@ -1,0 +1,116 @@
+"""Why a missed benchmark target is missed: the bound, computed from the run's own figures.
+
+Each explanation is written only when its target is missed in this run, and every number in
+it comes from the results (CPU seconds per process, throughput, the py-spy profile), so the
+report cannot claim a bound the run did not show.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+OTEL_PREFIX = "opentelemetry"
+
+
+def cpu_ms_per_unit(run: dict[str, Any]) -> float:
+    """Stack CPU (every sampled process but Locust) per unit of the run's throughput, in ms."""
+    return run["stack_cpu_pct"] * 10 / run["rps"] if run["rps"] else 0.0
+
+
+def service_cpu_ms(run: dict[str, Any], names: list[str]) -> dict[str, float]:
+    """CPU ms per question (or request) of each named process, largest first."""
+    if not run["rps"]:
+        return {}
+    per = {
+        n: run["processes"][n]["cpu_pct"] * 10 / run["rps"] for n in names if n in run["processes"]
+    }
+    return dict(sorted(per.items(), key=lambda kv: -kv[1]))
+
+
+def _listing(values: dict[str, float], digits: int = 1, top: int = 5) -> str:
+    return ", ".join(f"{k} {v:.{digits}f}" for k, v in list(values.items())[:top])
+
+
+def _missed(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {t["key"]: t for t in results["targets"] if not t["ok"]}
+
+
+def findings(results: dict[str, Any], python_services: list[str]) -> list[str]:
+    """Markdown lines: one subsection per missed target (none when every target is met)."""
+    missed = _missed(results)
+    if not missed:
+        return []
+    mid_users = results["plan"]["levels"][len(results["plan"]["levels"]) // 2]
+    full = {r["users"]: r for r in results["runs"]["full"]}
+    mid, chain = full[mid_users], results["chain"]
+    cores = results["meta"]["cores"]
+    L = ["## Missed targets: by how much, what bounds them, what would move them", ""]
+
+    if t := missed.pop("full_vs_chain", None):
+        cpq, chain_cpr = cpu_ms_per_unit(mid), cpu_ms_per_unit(chain)
+        need = t["target_value"] * chain["rps"]
+        L += [
+            f"**{t['what']}: {t['measured']} against {t['target']}** "
+            f"({t['target_value'] / max(t['measured'], 1e-9):.1f}× short).",
+            "",
+            f"- Bound: CPU. At {mid_users} users the stack used {mid['stack_cpu_pct']:.0f} % "
+            f"of the {cores * 100} % this machine has, and one question cost {cpq:.1f} ms of "
+            f"CPU across the processes (ms per question: "
+            f"{_listing(service_cpu_ms(mid, python_services))}). One chain request cost "
+            f"{chain_cpr:.2f} ms.",
+            f"- At {cpq:.1f} ms a question, {cores} cores give at most "
+            f"{cores * 1000 / max(cpq, 1e-9):.0f} questions/s; the target is {need:.0f}/s, "
+            f"which needs ≤ {cores * 1000 / max(need, 1e-9):.1f} ms of CPU per question.",
+            "- What would move it: fewer processes on the synchronous path (validation inside "
+            "the gateway removes a hop), a leaner per-hop stack (plain Starlette routes without "
+            "FastAPI's dependency and validation layer), sampling (below), more cores.",
+            "",
+        ]
+    for key in ("p95_ms", "job_p95_ms"):
+        if t := missed.pop(key, None):
+            levels = ", ".join(
+                f"{u} users → {r['p95_ms' if key == 'p95_ms' else 'job_p95_ms']:.0f} ms"
+                for u, r in sorted(full.items())
+            )
+            L += [
+                f"**{t['what']}: {t['measured']} against {t['target']}.**",
+                "",
+                f"- Bound: the closed loop on saturated CPU ({mid['stack_cpu_pct']:.0f} % of "
+                f"{cores * 100} %). {mid_users} users with no think time keep {mid_users} "
+                f"questions in flight; by Little's law each takes users ÷ throughput = "
+                f"{mid_users * 1000 / max(mid['rps'], 1e-9):.0f} ms on average (ask and "
+                f"polls), so latency grows with users once throughput stops: {levels}.",
+                "- What would move it: less CPU per question (above) — throughput is the "
+                "only lever in a closed loop.",
+                "",
+            ]
+    if t := missed.pop("telemetry_ratio", None):
+        on, off = results["full_otel_on"], results["full_otel_off"]
+        on_c, off_c = cpu_ms_per_unit(on), cpu_ms_per_unit(off)
+        L += [
+            f"**{t['what']}: {t['measured']} against {t['target']}.**",
+            "",
+            f"- Bound: CPU spent on telemetry. One question cost {on_c:.1f} ms of stack CPU "
+            f"with telemetry and {off_c:.1f} ms without: {on_c - off_c:.1f} ms "
+            f"({100 * (on_c - off_c) / max(on_c, 1e-9):.0f} %) is creating, propagating, "
+            "batching and exporting spans, logs and metrics (the collector's own share is in "
+            "the footprint table).",
+        ]
+        prof = results.get("profile")
+        if prof and prof.get("packages"):
+            otel = {k: v for k, v in prof["packages"].items() if k.startswith(OTEL_PREFIX)}
+            L.append(
+                f"- Profile evidence: in py-spy's samples of {prof['service']} "
+                f"(full flow at the top level), OpenTelemetry packages take "
+                f"{sum(otel.values()):.0f} % ({_listing(otel)} %)."
+            )
+        L += [
+            "- What would move it: head sampling (`OTEL_TRACES_SAMPLER=parentbased_traceidratio`) "
+            "skips span recording and export for unsampled traces, but not context propagation "
+            "or the instrumentation wrappers; fewer spans per question (every Redis command is "
+            "a span); the SDK's per-span work is pure Python.",
+            "",
+        ]
+    for t in missed.values():
+        L += [f"**{t['what']}: {t['measured']} against {t['target']}.**", ""]
+    return L
