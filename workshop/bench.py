@@ -9,9 +9,10 @@ One run, one machine, in this order:
    each concurrency level: (a) the full flow — ask, poll every 20 ms until done — and (b) the
    cheap endpoint (gateway GET /health); psutil samples every supervisord program, and the
    Locust process separately, once a second;
-4. the full flow at the middle level three times, each on a freshly started stack after the
-   same warm-up: as built; with the profiling fix undone (GATEWAY_POLL_VIA=services) for the
-   fix's before/after ratio; with OTEL_SDK_DISABLED=true for the telemetry overhead ratio;
+4. the full flow at the middle level on three stacks running side by side — as built; with
+   the profiling fix undone (GATEWAY_POLL_VIA=services) for the fix's before/after ratio; with
+   OTEL_SDK_DISABLED=true for the telemetry overhead ratio — in interleaved slices, the order
+   rotated each round, so noise from the machine hits all three alike;
 5. the ceiling: a chain of bare uvicorn processes (workshop/bench_chain.py) with as many HTTP
    exchanges as the full flow's synchronous path, driven with the same Locust settings.
 
@@ -36,6 +37,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -93,9 +95,14 @@ class Plan:
     levels: list[int]
     duration: float
     warmup: float
-    overhead_duration: float
+    overhead_duration: float  # per arm of the comparison, split into `rounds` slices
     chain_duration: float
     settle: float
+    rounds: int
+
+    @property
+    def slice(self) -> float:
+        return max(1.0, round(self.overhead_duration / self.rounds))
 
     @property
     def middle(self) -> int:
@@ -120,9 +127,9 @@ def make_plan(short: bool, users: str | None, duration: float | None) -> Plan:
         levels = [2, 4] if short else [10, 25, 50]
     if short:
         d = duration or 5.0
-        return Plan(True, levels, d, 3.0, 3.0, 3.0, 1.0)
+        return Plan(True, levels, d, 3.0, 4.0, 3.0, 1.0, 2)
     d = duration or 60.0
-    return Plan(False, levels, d, 10.0, d, d, 3.0)
+    return Plan(False, levels, d, 10.0, d, d, 3.0, 4)
 
 
 def bench_config(data_dir: Path, env: dict[str, str] | None = None) -> NativeConfig:
@@ -573,6 +580,67 @@ def machine() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- the run
+def shifted(cfg: NativeConfig, offset: int, data_dir: Path, env: dict[str, str]) -> NativeConfig:
+    """Another stack beside `cfg`: every port moved by `offset`, its own data dir and env."""
+    return replace(
+        cfg,
+        data_dir=data_dir.resolve(),
+        port_base=cfg.port_base + offset,
+        redis_port=cfg.redis_port + offset,
+        otlp_grpc_port=cfg.otlp_grpc_port + offset,
+        otlp_http_port=cfg.otlp_http_port + offset,
+        collector_health_port=cfg.collector_health_port + offset,
+        nginx_http_port=cfg.nginx_http_port + offset,
+        nginx_https_port=cfg.nginx_https_port + offset,
+        extra_env=env,
+    )
+
+
+def merge_slices(runs: list[RunResult]) -> dict[str, Any]:
+    """One arm's equal-length slices → one run: throughput and CPU % are the slices' mean,
+    counts and CPU seconds their sum, each latency percentile the median of the slices'."""
+
+    def mean(values: list[float]) -> float:
+        return round(sum(values) / len(values), 2)
+
+    def median(key: str) -> float:
+        return float(statistics.median(getattr(r, key) or 0.0 for r in runs))
+
+    requests = sum(r.requests for r in runs)
+    failures = sum(r.failures for r in runs)
+    processes: dict[str, dict[str, float]] = {}
+    for name in runs[0].processes:
+        per = [r.processes[name] for r in runs if name in r.processes]
+        processes[name] = {
+            "cpu_s": round(sum(p["cpu_s"] for p in per), 3),
+            "cpu_pct": mean([p["cpu_pct"] for p in per]),
+            "rss_mean_mib": mean([p["rss_mean_mib"] for p in per]),
+            "rss_max_mib": max(p["rss_max_mib"] for p in per),
+        }
+    merged = RunResult(
+        flow=runs[0].flow,
+        users=runs[0].users,
+        duration=sum(r.duration for r in runs),
+        requests=requests,
+        failures=failures,
+        error_ratio=round(failures / requests, 4) if requests else 0.0,
+        rps=mean([r.rps for r in runs]),
+        total_rps=mean([r.total_rps for r in runs]),
+        p50_ms=median("p50_ms"),
+        p95_ms=median("p95_ms"),
+        p99_ms=median("p99_ms"),
+        poll_p95_ms=median("poll_p95_ms"),
+        jobs=sum(r.jobs or 0 for r in runs),
+        job_failures=sum(r.job_failures or 0 for r in runs),
+        job_p50_ms=median("job_p50_ms"),
+        job_p95_ms=median("job_p95_ms"),
+        stack_cpu_pct=round(sum(r.stack_cpu_pct for r in runs) / len(runs), 1),
+        stack_rss_max_mib=max(r.stack_rss_max_mib for r in runs),
+        processes=processes,
+    )
+    return {**asdict(merged), "slices": len(runs)}
+
+
 def run_bench(
     plan: Plan,
     out: Path,
@@ -590,13 +658,11 @@ def run_bench(
     work = data_dir / "locust"
     work.mkdir()
     cfg = bench_config(data_dir / "stack")
-    cfg_off = replace(
-        bench_config(data_dir / "stack-otel-off"),
-        extra_env={"OTEL_SDK_DISABLED": "true"},
-    )
-    cfg_before = replace(bench_config(data_dir / "stack-before-fix"), extra_env=BEFORE_FIX_ENV)
+    # The comparison's other two arms run beside the main stack, on shifted ports.
+    cfg_before = shifted(cfg, 200, data_dir / "stack-before-fix", BEFORE_FIX_ENV)
+    cfg_off = shifted(cfg, 400, data_dir / "stack-otel-off", {"OTEL_SDK_DISABLED": "true"})
     host = cfg.url(ServiceName.GATEWAY)
-    steps = 2 * len(plan.levels) + 9 + (1 if profile else 0)  # see done() calls
+    steps = 2 * len(plan.levels) + 5 + 3 * plan.rounds + (1 if profile else 0)  # done() calls
     task = progress.add_task("benchmark", total=steps)
     results: dict[str, Any] = {
         "meta": {**machine(), "short": plan.short, "chain_hops": CHAIN_HOPS},
@@ -669,62 +735,47 @@ def run_bench(
             results["profile"] = run_profile(plan, target, cfg, pids, names, work, out, step)
             done()
 
-        # 4. telemetry on vs off at the middle level: two runs of the same length, back to
-        # back (only a restart between them), so both see the same machine.
-        step(f"telemetry on: full flow @ {plan.middle} users ({plan.overhead_duration:.0f} s)")
-        r_on = run_locust(
-            "full",
-            plan.middle,
-            plan.overhead_duration,
-            host,
-            pids,
-            names,
-            work,
-            f"full-otel-on-{plan.middle}",
-        )
-        results["full_otel_on"] = asdict(r_on)
-        done()
-        launcher.down(cfg)
-
-        # 4a. the profiling fix, undone: same level, same length, right after the run above.
+        # 4. the comparison at the middle level: the stack as built ("on"), with the
+        # profiling fix undone ("before") and with telemetry off ("off"), all three up at
+        # once; Locust alternates between them in short slices, rotating the order each
+        # round, so a change in the machine's speed during the run hits every arm alike.
+        step("starting the comparison stacks (fix undone; telemetry off)")
         results["startup_before_fix_s"] = up(cfg_before, "before the fix")
-        done()
-        pids_before = stack_pids(cfg_before)
-        warmup(cfg_before, pids_before, list(pids_before), "before")
-        step(f"before the fix: full flow @ {plan.middle} users ({plan.overhead_duration:.0f} s)")
-        r_before = run_locust(
-            "full",
-            plan.middle,
-            plan.overhead_duration,
-            cfg_before.url(ServiceName.GATEWAY),
-            pids_before,
-            list(pids_before),
-            work,
-            f"full-before-fix-{plan.middle}",
-        )
-        results["full_before_fix"] = asdict(r_before)
-        launcher.down(cfg_before)
-        done()
-
-        # 4b. telemetry off.
         results["startup_otel_off_s"] = up(cfg_off, "telemetry off")
+        arms = {"on": cfg, "before": cfg_before, "off": cfg_off}
+        arm_pids = {"on": pids, "before": stack_pids(cfg_before), "off": stack_pids(cfg_off)}
+        for arm in ("before", "off"):
+            warmup(arms[arm], arm_pids[arm], list(arm_pids[arm]), arm)
         done()
-        pids_off = stack_pids(cfg_off)
-        warmup(cfg_off, pids_off, list(pids_off), "off")
-        step(f"telemetry off: full flow @ {plan.middle} users ({plan.overhead_duration:.0f} s)")
-        r_off = run_locust(
-            "full",
-            plan.middle,
-            plan.overhead_duration,
-            cfg_off.url(ServiceName.GATEWAY),
-            pids_off,
-            list(pids_off),
-            work,
-            f"full-otel-off-{plan.middle}",
-        )
-        results["full_otel_off"] = asdict(r_off)
-        launcher.down(cfg_off)
-        done()
+        slices: dict[str, list[RunResult]] = {arm: [] for arm in arms}
+        for rnd in range(plan.rounds):
+            order = list(arms)[rnd % 3 :] + list(arms)[: rnd % 3]
+            for arm in order:
+                step(
+                    f"round {rnd + 1}/{plan.rounds}: {arm}, full flow @ {plan.middle} users "
+                    f"({plan.slice:.0f} s)"
+                )
+                slices[arm].append(
+                    run_locust(
+                        "full",
+                        plan.middle,
+                        plan.slice,
+                        arms[arm].url(ServiceName.GATEWAY),
+                        arm_pids[arm],
+                        list(arm_pids[arm]),
+                        work,
+                        f"full-{arm}-{plan.middle}-round{rnd + 1}",
+                    )
+                )
+                done()
+        results["full_otel_on"] = merge_slices(slices["on"])
+        results["full_before_fix"] = merge_slices(slices["before"])
+        results["full_otel_off"] = merge_slices(slices["off"])
+        results["rounds"] = [
+            {arm: slices[arm][rnd].rps for arm in arms} for rnd in range(plan.rounds)
+        ]
+        for c in arms.values():
+            launcher.down(c)
 
         # 5. the ceiling, with the stack down
         step(f"chain of {CHAIN_HOPS} bare hops @ {plan.middle} users ({plan.chain_duration:.0f} s)")
@@ -846,6 +897,11 @@ def derive(results: dict[str, Any], plan: Plan) -> None:
         "full_gateway_requests_vs_chain": _ratio(mid["total_rps"], chain_r["rps"]),
         "telemetry_on_vs_off": _ratio(on["rps"], off["rps"]),
         "fix_after_vs_before": _ratio(on["rps"], before["rps"]),
+    }
+    # The same ratios round by round: their spread is the measurement's noise.
+    results["ratio_rounds"] = {
+        "telemetry_on_vs_off": [_ratio(r["on"], r["off"]) for r in results["rounds"]],
+        "fix_after_vs_before": [_ratio(r["on"], r["before"]) for r in results["rounds"]],
     }
     errors = sum(r["failures"] for r in every)
     t = TARGETS
@@ -1104,8 +1160,9 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str], plot_rel: st
         f"## The profiling fix, before and after (at {mid} users, this run)",
         "",
         f"The fix: {FIX}. The 'before' stack runs the old path "
-        f"(`{' '.join(f'{k}={v}' for k, v in BEFORE_FIX_ENV.items())}`), restarted and warmed "
-        "up like the others, right after the 'after' run.",
+        f"(`{' '.join(f'{k}={v}' for k, v in BEFORE_FIX_ENV.items())}`).",
+        "",
+        comparison_method(results),
         "",
         "| run | questions/s | gateway req/s | p50 | p95 | poll p95 | job p95 (ms) | errors "
         "| stack CPU % |",
@@ -1119,7 +1176,8 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str], plot_rel: st
         )
     L += [
         "",
-        f"- after ÷ before: **{ratios['fix_after_vs_before']}** (questions/s).",
+        f"- after ÷ before: **{ratios['fix_after_vs_before']}** (questions/s); round by round: "
+        f"{_rounds(results, 'fix_after_vs_before')}.",
         "",
         f"## Telemetry overhead and the ceiling (at {mid} users)",
         "",
@@ -1138,8 +1196,8 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str], plot_rel: st
         )
     L += [
         "",
-        f"- telemetry on ÷ off: **{ratios['telemetry_on_vs_off']}** (both runs back to back on "
-        "freshly started stacks, each after the same warm-up).",
+        f"- telemetry on ÷ off: **{ratios['telemetry_on_vs_off']}**; round by round: "
+        f"{_rounds(results, 'telemetry_on_vs_off')} (the same interleaved slices as above).",
         f"- full flow ÷ ceiling: **{ratios['full_vs_chain']}** (questions/s ÷ chain req/s); "
         "counting every gateway request (asks + polls): "
         f"{ratios['full_gateway_requests_vs_chain']}.",
@@ -1209,6 +1267,23 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str], plot_rel: st
         "",
     ]
     return "\n".join(L)
+
+
+def comparison_method(results: dict[str, Any]) -> str:
+    plan = results["plan"]
+    rounds, per = plan["rounds"], max(1.0, round(plan["overhead_duration"] / plan["rounds"]))
+    return (
+        f"Method: three stacks run side by side — as built, with the fix undone, with "
+        f"telemetry off — each started fresh and warmed up. Locust then alternates between "
+        f"them: {rounds} rounds of {per:.0f} s per stack, the order rotated each round, so a "
+        "change in the machine's speed during the run hits every stack alike. Throughput and "
+        "CPU are the mean of a stack's slices, each latency percentile the median of its "
+        "slices' percentiles."
+    )
+
+
+def _rounds(results: dict[str, Any], key: str) -> str:
+    return ", ".join(f"{v:.3f}" for v in results["ratio_rounds"][key])
 
 
 def write_report(results: dict[str, Any], out: Path) -> None:

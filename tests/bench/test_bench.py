@@ -138,6 +138,19 @@ def test_overhead_and_ceiling(bench: dict[str, Any]) -> None:
     assert set(r["chain"]["processes"]) == {f"hop{i}" for i in range(r["meta"]["chain_hops"])} | {
         "locust"
     }
+    # The comparison: every arm in every round, and the per-round ratios beside the totals.
+    rounds = r["plan"]["rounds"]
+    assert rounds >= 2 and len(r["rounds"]) == rounds
+    for arm in ("full_otel_on", "full_before_fix", "full_otel_off"):
+        assert r[arm]["slices"] == rounds
+    for by_arm in r["rounds"]:
+        assert set(by_arm) == {"on", "before", "off"} and all(v > 0 for v in by_arm.values())
+    for key in ("telemetry_on_vs_off", "fix_after_vs_before"):
+        per_round = r["ratio_rounds"][key]
+        assert len(per_round) == rounds
+        assert (
+            min(per_round) <= r["ratios"][key] * 1.01 and r["ratios"][key] <= max(per_round) * 1.01
+        )
     for name, ratio in r["ratios"].items():
         assert 0 < _number(ratio) < 10, (name, ratio)
 
@@ -181,6 +194,7 @@ def test_targets_and_stamp(bench: dict[str, Any]) -> None:
         meta["cpu_model"],
         "telemetry on ÷ off",
         "after ÷ before",
+        "round by round",
         "GATEWAY_POLL_VIA=services",
         "5-hop bare uvicorn chain",
         "whole stack",
