@@ -136,24 +136,13 @@ async def get_query(job_id: str) -> dict[str, Any]:
     status = await redis.hgetall(f"{JOB_PREFIX}{job_id}")
     done = status.get("status") in ("done", "failed")
     if status and (not done or "result" in status or status.get("status") == "failed"):
-        return {
-            "id": job_id,
-            "status": status.get("status", "queued"),
-            "question": status.get("question"),
-            "query": status.get("query"),
-            "intent": status.get("intent"),
-            "result": orjson.loads(status["result"]) if status.get("result") else None,
-            "error": status.get("error"),
-            "created_at": _float(status.get("created_at")),
-            "completed_at": _float(status.get("completed_at")),
-        }
+        return _from_status(job_id, status)
     try:
-        stored = await http.get(ServiceName.STORAGE, f"/results/{job_id}")
+        return _from_stored(job_id, await http.get(ServiceName.STORAGE, f"/results/{job_id}"))
     except Problem as exc:
         if exc.status == 404:
             raise Problem(404, f"no question with id `{job_id}`") from None
         raise
-    return {"id": job_id, **{k: stored.get(k) for k in m.QueryStatus.model_fields if k != "id"}}
 
 
 async def _poll_via_services(job_id: str) -> dict[str, Any]:
@@ -167,27 +156,33 @@ async def _poll_via_services(job_id: str) -> dict[str, Any]:
         status = None
     if status is None or status.get("status") in ("done", "failed"):
         try:
-            stored = await http.get(ServiceName.STORAGE, f"/results/{job_id}")
-            return {
-                "id": job_id,
-                **{k: stored.get(k) for k in m.QueryStatus.model_fields if k != "id"},
-            }
+            return _from_stored(job_id, await http.get(ServiceName.STORAGE, f"/results/{job_id}"))
         except Problem as exc:
             if exc.status != 404:
                 raise
     if status is None:
         raise Problem(404, f"no question with id `{job_id}`")
+    return _from_status(job_id, status)
+
+
+def _from_status(job_id: str, status: dict[str, Any]) -> dict[str, Any]:
+    """A poll answer from the job's status hash (`job:<id>`)."""
     return {
         "id": job_id,
         "status": status.get("status", "queued"),
         "question": status.get("question"),
         "query": status.get("query"),
         "intent": status.get("intent"),
-        "result": None,
+        "result": orjson.loads(status["result"]) if status.get("result") else None,
         "error": status.get("error"),
         "created_at": _float(status.get("created_at")),
         "completed_at": _float(status.get("completed_at")),
     }
+
+
+def _from_stored(job_id: str, stored: dict[str, Any]) -> dict[str, Any]:
+    """A poll answer from storage-service's durable row."""
+    return {"id": job_id, **{k: stored.get(k) for k in m.QueryStatus.model_fields if k != "id"}}
 
 
 def _float(value: str | None) -> float | None:
