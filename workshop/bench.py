@@ -666,7 +666,8 @@ def run_bench(
     task = progress.add_task("benchmark", total=steps)
     results: dict[str, Any] = {
         "meta": {**machine(), "short": plan.short, "chain_hops": CHAIN_HOPS},
-        "plan": asdict(plan),
+        # The derived figures too, so the report never recomputes them from the levels.
+        "plan": {**asdict(plan), "middle": plan.middle, "top": plan.top, "slice": plan.slice},
         "runs": {"full": [], "cheap": []},
     }
 
@@ -1089,8 +1090,7 @@ def _f(v: Any, digits: int = 1) -> str:
 
 def render_markdown(results: dict[str, Any], plots: dict[str, str], plot_rel: str) -> str:
     m, plan = results["meta"], results["plan"]
-    mid = plan["levels"][len(plan["levels"]) // 2]
-    top = max(plan["levels"])
+    mid, top = plan["middle"], plan["top"]
     L: list[str] = ["# Benchmarks", ""]
     if m["short"]:
         L += [
@@ -1271,7 +1271,7 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str], plot_rel: st
 
 def comparison_method(results: dict[str, Any]) -> str:
     plan = results["plan"]
-    rounds, per = plan["rounds"], max(1.0, round(plan["overhead_duration"] / plan["rounds"]))
+    rounds, per = plan["rounds"], plan["slice"]
     return (
         f"Method: three stacks run side by side — as built, with the fix undone, with "
         f"telemetry off — each started fresh and warmed up. Locust then alternates between "

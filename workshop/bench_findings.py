@@ -40,7 +40,7 @@ def findings(results: dict[str, Any], python_services: list[str]) -> list[str]:
     missed = _missed(results)
     if not missed:
         return []
-    mid_users = results["plan"]["levels"][len(results["plan"]["levels"]) // 2]
+    mid_users = results["plan"]["middle"]
     full = {r["users"]: r for r in results["runs"]["full"]}
     mid, chain = full[mid_users], results["chain"]
     cores = results["meta"]["cores"]

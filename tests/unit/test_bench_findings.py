@@ -27,7 +27,7 @@ def _run(users: int, rps: float, cpu_pct: float, p95: float = 100.0) -> dict[str
 def _results(missed: set[str]) -> dict[str, Any]:
     keys = ["full_vs_chain", "p95_ms", "job_p95_ms", "telemetry_ratio", "startup_s"]
     return {
-        "plan": {"levels": [10, 25, 50]},
+        "plan": {"levels": [10, 25, 50], "middle": 25},
         "meta": {"cores": 2},
         "runs": {"full": [_run(10, 80, 170, 120), _run(25, 100, 180, 300), _run(50, 95, 185, 600)]},
         "chain": _run(25, 1000, 160),
