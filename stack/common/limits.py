@@ -1,4 +1,9 @@
-"""A pure-ASGI request body cap: 413 before a large body is read into memory."""
+"""A pure-ASGI request body cap: 413 before a large body is read into memory.
+
+FastAPI ≥ 0.165 has `max_body_size` (Starlette's RequestBodyLimitMiddleware), but its 413
+is a plain-text body sent before the app's handlers run; every error here is
+application/problem+json with the field and the reason, so the kit keeps its own cap.
+"""
 
 from __future__ import annotations
 
