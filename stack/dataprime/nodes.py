@@ -1,4 +1,4 @@
-"""Typed AST for the DataPrime subset.
+"""Typed AST for DataPrime.
 
 Why our own AST instead of lark trees: the validator, the printer and the executor
 all walk the query; plain frozen dataclasses are faster to walk than lark trees
@@ -26,17 +26,29 @@ class Lit:
     pos: Pos = field(compare=False)
 
 
+def part_text(part: str) -> str:
+    """`.name` for identifier-like keys, `['http.route']` for the rest (dots, dashes...)."""
+    if part.isidentifier():
+        return "." + part
+    return "['" + part.replace("\\", "\\\\").replace("'", "\\'") + "']"
+
+
 @dataclass(frozen=True, slots=True)
 class Path:
-    scope: str  # "d" | "l" | "m"
+    scope: str  # "d" | "l" | "m" | "p" (query parameters)
     parts: tuple[str, ...]
     bare: bool  # written without `$d.` (e.g. `status_code`)
     pos: Pos = field(compare=False)
+    side: str | None = None  # `left=>` / `right=>` inside a join condition
 
     @property
     def key(self) -> str:
-        """Canonical storage key used by the executor's flat records."""
-        return "$" + self.scope + "".join("." + p for p in self.parts)
+        """Canonical storage key used by the executor's flat records.
+
+        `$d.tags['region']` and `$d.tags.region` are the same key; `$d.tags['http.route']`
+        keeps its brackets so it never collides with the nested path `$d.tags.http.route`.
+        """
+        return "$" + self.scope + "".join(part_text(p) for p in self.parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +56,57 @@ class Call:
     name: str
     args: tuple[Expr, ...]
     method: bool  # written as `recv.name(...)`; args[0] is the receiver
+    pos: Pos = field(compare=False)
+    names: tuple[str | None, ...] = ()  # named arguments (`regexp(e=/x/)`); empty if none
+
+
+@dataclass(frozen=True, slots=True)
+class Cast:
+    """`expr:type`, e.g. `$d.tags['http.status_code']:number`."""
+
+    expr: Expr
+    type: str
+    pos: Pos = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """`expr[i]` / `expr.name` on something that is not a plain keypath (e.g. a call)."""
+
+    expr: Expr
+    index: Expr
+    pos: Pos = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Array:
+    items: tuple[Expr, ...]
+    pos: Pos = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """Backtick string with `{expr}` interpolation; parts are str or Expr."""
+
+    parts: tuple[object, ...]
+    text: str
+    pos: Pos = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampOf:
+    """`@'2024-01-01T00:00:00Z'`, `@123`, `@(expr)`: a timestamp literal/expression."""
+
+    expr: Expr
+    pos: Pos = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    kind: str  # "case" | "case_contains" | "case_equals" | "case_greaterthan" | "case_lessthan"
+    subject: Expr | None
+    clauses: tuple[tuple[Expr, Expr], ...]
+    default: Expr | None
     pos: Pos = field(compare=False)
 
 
@@ -62,7 +125,7 @@ class Binary:
     pos: Pos = field(compare=False)
 
 
-Expr = Lit | Path | Call | Unary | Binary
+Expr = Lit | Path | Call | Unary | Binary | Cast | Index | Array | Template | TimestampOf | Case
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +142,8 @@ class Source:
     name: str
     pos: Pos
     name_pos: Pos
+    range_kind: str | None = None  # "last" | "between" | "timeshifted" | "around"
+    range_args: tuple[Expr | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +163,7 @@ class GroupBy:
     keys: tuple[Named, ...]
     aggs: tuple[Named, ...]
     pos: Pos
+    kw: str = "aggregate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +183,7 @@ class CountBy:
     expr: Expr
     alias: Path | None
     pos: Pos
+    key_alias: Path | None = None  # `countby expr as name into count_name`
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,10 +239,23 @@ class Top:
 @dataclass(frozen=True, slots=True)
 class DedupeBy:
     exprs: tuple[Expr, ...]
-    keep: float
-    keep_text: str
+    keep: float  # `keep` is optional in DataPrime: 1 when omitted
+    keep_text: str | None
     pos: Pos
     keep_pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Generic:
+    """Any other documented command (extract, join, redact...), kept as its printed parts.
+
+    `parts` mixes keyword strings and nodes (Expr, Named, Query) in source order, so the
+    printer can round-trip it and the executor can name it when it does not run it.
+    """
+
+    name: str  # canonical command name
+    parts: tuple[object, ...]
+    pos: Pos
 
 
 Command = (
@@ -194,6 +274,7 @@ Command = (
     | Distinct
     | Top
     | DedupeBy
+    | Generic
 )
 
 

@@ -4,12 +4,17 @@ The lark LALR parser is built once at import with the transformer embedded, so
 parsing builds our AST directly (no intermediate lark tree). Lark exceptions are
 translated into ``QueryError`` with user-facing messages; lark's terminal names
 never reach the user.
+
+Input limits (``MAX_QUERY_CHARS``, ``MAX_NESTING``) are checked before lark runs: LALR is
+linear, but lark's parser keeps one Python frame-free stack entry per open bracket and the
+transformer recurses when printing, so a 10,000-deep `((((...` is refused up front.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path as FsPath
 
@@ -19,41 +24,61 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from . import nodes as n
 from .errors import QueryError
 
+MAX_QUERY_CHARS = 20_000
+MAX_NESTING = 64
+
 # ----------------------------------------------------------------- constants
 
-COMMAND_NAMES: tuple[str, ...] = (
-    "source",
-    "filter",
-    "f",
-    "where",
-    "block",
-    "groupby",
-    "aggregate",
-    "count",
-    "countby",
-    "orderby",
-    "sortby",
-    "limit",
-    "choose",
-    "select",
-    "create",
-    "add",
-    "remove",
-    "distinct",
-    "top",
-    "bottom",
-    "dedupeby",
+# canonical command name -> aliases (documented in commands-reference/*)
+COMMAND_ALIASES: dict[str, tuple[str, ...]] = {
+    "source": (),
+    "filter": ("f", "where"),
+    "block": (),
+    "choose": ("select",),
+    "create": ("add", "c", "a"),
+    "groupby": (),
+    "multigroupby": (),
+    "aggregate": (),
+    "count": (),
+    "countby": (),
+    "top": (),
+    "bottom": (),
+    "distinct": (),
+    "dedupeby": (),
+    "orderby": ("sortby", "order by", "sort by"),
+    "limit": (),
+    "extract": ("e",),
+    "explode": (),
+    "find": ("text",),
+    "wildfind": ("wildtext",),
+    "lucene": (),
+    "replace": (),
+    "redact": (),
+    "remove": ("r",),
+    "move": ("m",),
+    "convert": ("conv",),
+    "roundtime": (),
+    "enrich": (),
+    "join": (),
+    "union": (),
+    "stitch": (),
+}
+COMMAND_NAMES: tuple[str, ...] = tuple(
+    name for canon, aliases in COMMAND_ALIASES.items() for name in (canon, *aliases)
+    if " " not in name
 )
-_COMMAND_TERMS = frozenset(c.upper() for c in COMMAND_NAMES)
-_EXPR_START = frozenset(
-    {"STRING", "NUMBER", "DURATION", "TRUE", "FALSE", "NULL", "IDENT", "KEYPATH", "LPAR"}
-)
+_CANONICAL = {alias: canon for canon, aliases in COMMAND_ALIASES.items() for alias in aliases}
+_CLAUSE_KEYWORDS = (
+    "AS", "BY", "FROM", "INTO", "ASC", "DESC", "KEEP", "AGGREGATE", "AGG", "CALCULATE", "CALC",
+    "USING", "WITH", "TO", "IN", "ON", "DATATYPES", "ORIGINAL", "MATCHING", "AND_KW",
+    "INTERVAL_KW", "LAST", "BETWEEN", "TIMESHIFTED", "AROUND",
+)  # fmt: skip
 _OPERATORS = frozenset(
-    {"OR", "AND", "EQ", "NE", "LT", "LE", "GT", "GE", "TILDE", "PLUS", "MINUS", "STAR", "SLASH"}
-    | {"PERCENT", "DOT"}
+    {"OR", "AND", "EQ", "NE", "LT", "LE", "GT", "GE", "TILDE", "TILDE2", "PLUS", "MINUS"}
+    | {"STAR", "SLASH", "PERCENT", "DOT", "IN", "LSQB", "COLON"}
 )
-_CLAUSE_KEYWORDS = ("AS", "BY", "FROM", "INTO", "ASC", "DESC", "KEEP", "AGGREGATE", "AGG")
 _NUMBER_COMMANDS = {"limit", "top", "bottom", "keep"}
+SEVERITIES = ("DEBUG", "VERBOSE", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _DURATION_UNITS_NS = {
     "ns": 1,
@@ -66,9 +91,16 @@ _DURATION_UNITS_NS = {
     "w": 604_800_000_000_000,
 }
 _DURATION_PART = re.compile(r"(\d+)(ns|us|ms|s|m|h|d|w)")
-_SCOPES = {"data": "d", "labels": "l", "metadata": "m", "d": "d", "l": "l", "m": "m"}
+SCOPES = {"d": "d", "data": "d", "l": "l", "labels": "l", "m": "m", "metadata": "m", "p": "p"}
 _ESCAPES = re.compile(r"\\(.)")
 _ESCAPE_MAP = {"n": "\n", "t": "\t", "r": "\r"}
+_CREATE_OPTIONS = {
+    ("keypath", "exists"): ("fail", "skip", "overwrite"),
+    ("keypath", "missing"): ("fail", "skip", "create"),
+    ("datatype", "change"): ("fail", "skip", "overwrite"),
+}
+JOIN_KINDS = ("left", "inner", "full", "cross")
+CAST_TYPES = ("string", "number", "num", "bool", "boolean", "timestamp", "interval", "regexp")
 
 
 def duration_ns(text: str) -> int:
@@ -76,21 +108,49 @@ def duration_ns(text: str) -> int:
     return sum(int(v) * _DURATION_UNITS_NS[u] for v, u in _DURATION_PART.findall(text))
 
 
+def parse_timestamp(text: str) -> int | None:
+    """ISO-8601 text -> ns since the epoch (None when it is not a timestamp)."""
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+
+
 def _pos(tok: Token) -> n.Pos:
     return n.Pos(tok.line or 1, tok.column or 1)
 
 
+def _scope(tok: Token) -> str:
+    name = tok.value[1:]
+    if name not in SCOPES:
+        close = difflib.get_close_matches(name, list(SCOPES), n=1, cutoff=0.5)
+        hint = f"; did you mean `${close[0]}`?" if close else ""
+        raise QueryError(
+            f"unknown keypath prefix `{tok.value}`: use `$d` (data), `$l` (labels) or `$m` "
+            f"(metadata){hint}",
+            tok.line or 1,
+            tok.column or 1,
+        )
+    return SCOPES[name]
+
+
 def _path_from_text(text: str, pos: n.Pos) -> n.Path:
+    """Dotted text (no brackets) -> Path; used by code that builds paths from strings."""
     if text.startswith("$"):
         head, *parts = text[1:].split(".")
-        return n.Path(_SCOPES[head], tuple(parts), False, pos)
+        return n.Path(SCOPES[head], tuple(parts), False, pos)
     return n.Path("d", tuple(text.split(".")), True, pos)
 
 
-def expr_pos(e: n.Expr) -> n.Pos:
+def expr_pos(e: object) -> n.Pos:
     if isinstance(e, n.Binary):
         return expr_pos(e.left)
-    return e.pos
+    if isinstance(e, n.Named):
+        return expr_pos(e.expr)
+    return getattr(e, "pos", n.Pos(1, 1))
 
 
 def _unquote(raw: str) -> str:
@@ -101,6 +161,66 @@ def _no_tokens(items: tuple) -> list:
     return [i for i in items if not isinstance(i, Token) and i is not None]
 
 
+class _Parts(tuple):
+    """Printed pieces of a sub-clause of a generic command (flattened into its parts)."""
+
+
+class _NamedArg:
+    __slots__ = ("expr", "name")
+
+    def __init__(self, name: str, expr: n.Expr) -> None:
+        self.name = name
+        self.expr = expr
+
+
+_COMPARISONS = {"==", "!=", "<", "<=", ">", ">=", "in"}
+
+
+def _severity_enum(e: object) -> object:
+    """A bare `ERROR` next to `$m.severity` is the documented enum, not the path `$d.ERROR`."""
+    if isinstance(e, n.Path) and e.bare and len(e.parts) == 1 and e.parts[0].upper() in SEVERITIES:
+        return n.Lit(e.parts[0].upper(), "enum", e.parts[0], e.pos)
+    if isinstance(e, n.Array):
+        return n.Array(tuple(_severity_enum(i) for i in e.items), e.pos)  # type: ignore[misc]
+    return e
+
+
+def _is_severity(e: object) -> bool:
+    return isinstance(e, n.Path) and e.key == "$m.severity"
+
+
+def _part(item: object) -> tuple[object, ...]:
+    """Flatten one child of a generic command into printable parts."""
+    if item is None:
+        return ()
+    if isinstance(item, _Parts):
+        return tuple(item)
+    if isinstance(item, Token):
+        if item.type == "COMMA":
+            return (",",)
+        if item.type in ("LPAR", "RPAR"):
+            return (item.value,)
+        if item.type in ("STRING", "REGEX", "NUMBER", "IDENT", "DURATION"):
+            return (item.value,)
+        return (_CANONICAL.get(item.value, item.value),)
+    return (item,)
+
+
+def _generic(name: str):  # noqa: ANN202 - returns a transformer callback
+    def build(self, *items):  # noqa: ANN001, ANN202
+        kw = next(i for i in items if isinstance(i, Token))
+        parts: list[object] = [name]
+        rest = list(items)
+        rest.remove(kw)
+        if kw.type in ("ORDER", "SORT"):  # `order by` / `sort by`: drop the BY too
+            rest.pop(0)
+        for item in rest:
+            parts.extend(_part(item))
+        return n.Generic(name, tuple(parts), _pos(kw))
+
+    return build
+
+
 @v_args(inline=True)
 class _ToAst(Transformer):
     """Builds nodes.* objects while LALR reduces (embedded in the parser)."""
@@ -109,14 +229,21 @@ class _ToAst(Transformer):
     def query(self, *items):
         return n.Query(tuple(_no_tokens(items)))
 
-    def source(self, kw, name):
-        return n.Source(name.value, _pos(kw), _pos(name))
+    def source(self, kw, name, rng):
+        kind, args = rng if rng else (None, ())
+        return n.Source(name.value, _pos(kw), _pos(name), kind, args)
+
+    def source_range(self, kw, *rest):
+        return kw.value, tuple(r for r in rest if not isinstance(r, Token))
 
     def filter(self, kw, expr):
         return n.Filter(expr, _pos(kw))
 
     def block(self, kw, expr):
         return n.Block(expr, _pos(kw))
+
+    def agg_kw(self, tok):
+        return tok
 
     def groupby(self, kw, keys, _aggkw, aggs):
         return n.GroupBy(keys, aggs or (), _pos(kw))
@@ -127,8 +254,8 @@ class _ToAst(Transformer):
     def count(self, kw, _into, target):
         return n.Count(target, _pos(kw))
 
-    def countby(self, kw, expr, _into, target):
-        return n.CountBy(expr, target, _pos(kw))
+    def countby(self, kw, expr, _as, key_alias, _into, target):
+        return n.CountBy(expr, target, _pos(kw), key_alias)
 
     def orderby(self, kw, *items):
         return n.OrderBy(tuple(_no_tokens(items)), _pos(kw))
@@ -142,14 +269,37 @@ class _ToAst(Transformer):
     def choose(self, kw, items):
         return n.Choose(items, _pos(kw))
 
-    def create(self, kw, target, _from, expr):
+    def create(self, kw, target, _from, expr, *options):
+        if options:
+            parts: list[object] = ["create", target, "from", expr]
+            for o in options:
+                parts.extend(o)
+            return n.Generic("create", tuple(parts), _pos(kw))
         return n.Create(target, expr, _pos(kw))
+
+    def create_option(self, on, a, b, c):
+        allowed = _CREATE_OPTIONS.get((a.value, b.value))
+        if allowed is None:
+            raise QueryError(
+                "expected `on keypath exists`, `on keypath missing` or `on datatype change`",
+                a.line or 1,
+                a.column or 1,
+            )
+        if c.value not in allowed:
+            raise QueryError(
+                f"`on {a.value} {b.value}` takes one of: {', '.join(allowed)}",
+                c.line or 1,
+                c.column or 1,
+            )
+        return _Parts(("on", a.value, b.value, c.value))
 
     def remove(self, kw, *targets):
         return n.Remove(tuple(_no_tokens(targets)), _pos(kw))
 
-    def distinct(self, kw, *exprs):
-        return n.Distinct(tuple(_no_tokens(exprs)), _pos(kw))
+    def distinct(self, kw, items):
+        if any(i.alias is not None for i in items):
+            return n.Generic("distinct", ("distinct", items), _pos(kw))
+        return n.Distinct(tuple(i.expr for i in items), _pos(kw))
 
     def top(self, kw, num, items, _by, by):
         return n.Top(
@@ -157,9 +307,42 @@ class _ToAst(Transformer):
         )
 
     def dedupeby(self, kw, *rest):
-        num = rest[-1]
+        keep_kw, num = rest[-2], rest[-1]
         exprs = tuple(_no_tokens(rest[:-2]))
+        if num is None:
+            return n.DedupeBy(exprs, 1.0, None, _pos(kw), _pos(kw))
         return n.DedupeBy(exprs, float(num.value), num.value, _pos(kw), _pos(num))
+
+    multigroupby = _generic("multigroupby")
+    extract = _generic("extract")
+    explode = _generic("explode")
+    find = _generic("find")
+    wildfind = _generic("wildfind")
+    lucene = _generic("lucene")
+    replace = _generic("replace")
+    redact = _generic("redact")
+    move = _generic("move")
+    convert = _generic("convert")
+    roundtime = _generic("roundtime")
+    enrich = _generic("enrich")
+    join = _generic("join")
+    union = _generic("union")
+    stitch = _generic("stitch")
+
+    def group_set(self, _l, items, _r):
+        return _Parts(("(", items, ")"))
+
+    def join_condition(self, kw, *rest):
+        parts: list[object] = [kw.value]
+        for r in rest:
+            parts.extend(_part(r))
+        return _Parts(parts)
+
+    def extractor(self, name, _l, args, _r):
+        return self.call(name, _l, args, _r)
+
+    def typed(self, target, _colon, type_):
+        return n.Cast(target, type_.value, _pos(type_))
 
     def named_list(self, *items):
         return tuple(_no_tokens(items))
@@ -167,39 +350,125 @@ class _ToAst(Transformer):
     def named(self, expr, _as, target):
         return n.Named(expr, target)
 
-    def target(self, tok):
-        return _path_from_text(tok.value, _pos(tok))
+    def target(self, side, root, *accessors):
+        pos = _pos(root)
+        sd = side.value[:-2] if side is not None else None
+        if root.type == "VARIABLE":
+            return n.Path(_scope(root), tuple(accessors), False, pos, sd)
+        return n.Path("d", (root.value, *accessors), True, pos, sd)
+
+    def accessor(self, *items):
+        tok = items[1] if len(items) > 1 else items[0]
+        if tok.type == "STRING":
+            return _unquote(tok.value)
+        return tok.value
 
     # ---- expressions
     def binop(self, left, op, right):
+        if op.value in _COMPARISONS:
+            if _is_severity(left):
+                right = _severity_enum(right)
+            elif _is_severity(right):
+                left = _severity_enum(left)
         return n.Binary(op.value, left, right, _pos(op))
 
     def unop(self, op, operand):
         return n.Unary(op.value, operand, _pos(op))
 
+    def var(self, side, tok):
+        sd = side.value[:-2] if side is not None else None
+        return n.Path(_scope(tok), (), False, _pos(tok), sd)
+
+    def ident(self, side, tok):
+        sd = side.value[:-2] if side is not None else None
+        return n.Path("d", (tok.value,), True, _pos(tok), sd)
+
+    def field(self, recv, _dot, name):
+        if isinstance(recv, n.Path):
+            return n.Path(recv.scope, (*recv.parts, name.value), recv.bare, recv.pos, recv.side)
+        key = n.Lit(name.value, "string", repr(name.value), _pos(name))
+        return n.Index(recv, key, _pos(name))
+
+    def index(self, recv, _l, key, _r):
+        if isinstance(recv, n.Path) and isinstance(key, n.Lit) and key.kind == "string":
+            return n.Path(recv.scope, (*recv.parts, key.value), recv.bare, recv.pos, recv.side)
+        return n.Index(recv, key, _pos(_l))
+
     def method(self, recv, _dot, name, _lpar, args, _rpar):
-        return n.Call(name.value, (recv, *(args or ())), True, _pos(name))
+        args, names = _split_args(args)
+        names = (None, *names) if names else ()
+        return n.Call(name.value, (recv, *args), True, _pos(name), names)
 
     def call(self, name, _lpar, args, _rpar):
-        args = tuple(args or ())
-        text = name.value
-        if "." in text:  # `$d.msg.contains('x')` / `msg.contains('x')`: method on a path
-            recv_text, _, fn = text.rpartition(".")
-            column = (name.column or 1) + len(recv_text) + 1
-            recv = _path_from_text(recv_text, _pos(name))
-            return n.Call(fn, (recv, *args), True, n.Pos(name.line or 1, column))
-        if text.startswith("$"):
-            raise QueryError(f"`{text}` is not a function", name.line or 1, name.column or 1)
-        return n.Call(text, args, False, _pos(name))
+        args, names = _split_args(args)
+        return n.Call(name.value, args, False, _pos(name), names)
+
+    def cast(self, expr, _colon, type_):
+        return n.Cast(expr, type_.value, _pos(type_))
 
     def args(self, *items):
         return tuple(_no_tokens(items))
 
+    def named_arg(self, name, _eq, expr):
+        return _NamedArg(name.value, expr)
+
     def paren(self, _l, expr, _r):
         return expr
 
+    def array(self, lsqb, args, _r):
+        items, names = _split_args(args)
+        if names:
+            raise QueryError("an array holds values, not `name=value`", lsqb.line, lsqb.column)
+        return n.Array(items, _pos(lsqb))
+
+    def case(self, kw, _lb, *items):
+        items = [i for i in items if not isinstance(i, Token) and i is not None]
+        subject = None
+        if kw.value != "case":
+            head, result = items[0]
+            if result is not None:
+                raise QueryError(
+                    f"`{kw.value}` starts with the value to test, e.g. "
+                    f"`{kw.value} {{ $d.msg, 'x' -> 1, _ -> 0 }}`",
+                    kw.line or 1,
+                    kw.column or 1,
+                )
+            subject, items = head, items[1:]
+        clauses: list[tuple[n.Expr, n.Expr]] = []
+        default = None
+        for cond, result in items:
+            if result is None:
+                p = expr_pos(cond)
+                raise QueryError("expected `->` and a result in the case clause", p.line, p.column)
+            if isinstance(cond, n.Path) and cond.bare and cond.parts == ("_",):
+                default = result
+            else:
+                clauses.append((cond, result))
+        return n.Case(kw.value, subject, tuple(clauses), default, _pos(kw))
+
+    def case_item(self, cond, _arrow, result):
+        return (cond, result)
+
     def string(self, tok):
         return n.Lit(_unquote(tok.value), "string", tok.value, _pos(tok))
+
+    def regex(self, tok):
+        return n.Lit(tok.value[1:-1], "regex", tok.value, _pos(tok))
+
+    def template(self, tok):
+        return _template(tok)
+
+    def timestamp(self, at, inner):
+        if isinstance(inner, n.Lit) and inner.kind == "string":
+            ns = 0 if inner.value == "now" else parse_timestamp(str(inner.value))
+            if ns is None:
+                raise QueryError(
+                    f"`@{inner.text}` is not a timestamp: use ISO-8601, e.g. "
+                    "`@'2024-01-15T10:00:00Z'`",
+                    inner.pos.line,
+                    inner.pos.column,
+                )
+        return n.TimestampOf(inner, _pos(at))
 
     def number(self, tok):
         text = tok.value
@@ -218,13 +487,46 @@ class _ToAst(Transformer):
     def null(self, tok):
         return n.Lit(None, "null", "null", _pos(tok))
 
-    def path(self, tok):
-        return _path_from_text(tok.value, _pos(tok))
+
+def _split_args(args: tuple | None) -> tuple[tuple, tuple]:
+    if not args:
+        return (), ()
+    if not any(isinstance(a, _NamedArg) for a in args):
+        return tuple(args), ()
+    return (
+        tuple(a.expr if isinstance(a, _NamedArg) else a for a in args),
+        tuple(a.name if isinstance(a, _NamedArg) else None for a in args),
+    )
 
 
+_TEMPLATE_PART = re.compile(r"\\(.)|\{([^{}]*)\}|([^\\{]+)|(\{)", re.S)
+
+
+def _template(tok: Token) -> n.Template:
+    body = tok.value[1:-1]
+    parts: list[object] = []
+    for m in _TEMPLATE_PART.finditer(body):
+        escaped, inner, plain, brace = m.groups()
+        if escaped is not None:
+            parts.append(escaped)
+        elif plain is not None or brace is not None:
+            parts.append(plain if plain is not None else brace)
+        elif inner.strip():
+            try:
+                parts.append(_LARK.parse(inner, start="expr"))
+            except (UnexpectedInput, VisitError) as exc:
+                raise QueryError(
+                    f"invalid expression `{{{inner}}}` in the template string",
+                    tok.line or 1,
+                    tok.column or 1,
+                ) from exc
+    return n.Template(tuple(parts), tok.value, _pos(tok))
+
+
+_GRAMMAR_TEXT = (FsPath(__file__).with_name("grammar.lark")).read_text(encoding="utf-8")
 _LARK = Lark(
-    (FsPath(__file__).with_name("grammar.lark")).read_text(encoding="utf-8"),
-    start="query",
+    _GRAMMAR_TEXT,
+    start=["query", "expr"],
     parser="lalr",
     lexer="contextual",
     transformer=_ToAst(),
@@ -235,8 +537,42 @@ _LARK = Lark(
 
 # ------------------------------------------------------------- error mapping
 
+_KEYWORD_TERMS = {
+    t.name for t in _LARK.terminals if t.priority == 3 and t.pattern.type == "re"
+}
+_COMMAND_START = frozenset(
+    _LARK.parser.parser.parser.parse_table.states[
+        _LARK.parser.parser.parser.parse_table.start_states["query"]
+    ]
+)
+_PUNCT = {
+    "PIPE": "`|`", "OR": "`||`", "AND": "`&&`", "EQ": "`==`", "NE": "`!=`", "LE": "`<=`",
+    "GE": "`>=`", "LT": "`<`", "GT": "`>`", "TILDE2": "`~~`", "TILDE": "`~`", "BANG": "`!`",
+    "ARROW": "`->`", "PLUS": "`+`", "MINUS": "`-`", "STAR": "`*`", "SLASH": "`/`",
+    "PERCENT": "`%`", "ASSIGN": "`=`", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`",
+    "RSQB": "`]`", "LBRACE": "`{`", "RBRACE": "`}`", "COMMA": "`,`", "DOT": "`.`",
+    "COLON": "`:`", "AT": "`@`", "STRING": "a string", "NUMBER": "a number",
+    "DURATION": "an interval such as `1h`", "REGEX": "a /regex/", "DATASET": "a dataset name",
+    "$END": "end of query",
+}  # fmt: skip
+
+
+def _kw_text(term: str) -> str:
+    pattern = next(t.pattern.value for t in _LARK.terminals if t.name == term)
+    return pattern.replace("\\b", "").split("(?:")[0]
+
+
+def keyword_classes() -> dict[str, list[str]]:
+    """Keyword lists for the frontend highlighter, read from the grammar itself."""
+    commands = sorted({_kw_text(t) for t in _COMMAND_START if t in _KEYWORD_TERMS})
+    literals = ["false", "null", "true"]
+    clauses = sorted({_kw_text(t) for t in _KEYWORD_TERMS} - set(commands) - set(literals))
+    clauses += ["case_contains", "case_equals", "case_greaterthan", "case_lessthan"]
+    return {"command": commands, "keyword": sorted(clauses), "literal": literals}
+
+
 _PREV_TOKEN = re.compile(
-    r"(\|\||&&|==|!=|<=|>=|'[^']*'|\"[^\"]*\"|[$\w][\w.$]*|[|()<>,~!+\-*/%.=])\s*$"
+    r"(\|\||&&|==|!=|<=|>=|'[^']*'|\"[^\"]*\"|[$\w][\w.$]*|[|()<>,~!+\-*/%.=\[\]{}])\s*$"
 )
 
 
@@ -263,10 +599,15 @@ def _prev_token(text: str, offset: int) -> str:
     return m.group(1) if m else ""
 
 
+_STRINGS_AND_BRACKETS = re.compile(
+    r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|`(?:[^`\\]|\\.)*`|[()\[\]{}]"
+)
+
+
 def _unclosed_paren(text: str, offset: int) -> tuple[int, int] | None:
     """Position of the last `(` before offset that has no `)` (strings skipped)."""
     stack: list[int] = []
-    for m in re.finditer(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|[()]", text[:offset]):
+    for m in _STRINGS_AND_BRACKETS.finditer(text[:offset]):
         if m.group() == "(":
             stack.append(m.start())
         elif m.group() == ")" and stack:
@@ -274,24 +615,65 @@ def _unclosed_paren(text: str, offset: int) -> tuple[int, int] | None:
     return _line_col(text, stack[-1]) if stack else None
 
 
+def nesting_error(text: str) -> QueryError | None:
+    """Refuse brackets nested deeper than MAX_NESTING before any recursive code sees them."""
+    depth = 0
+    for m in _STRINGS_AND_BRACKETS.finditer(text):
+        ch = m.group()
+        if ch in "([{":
+            depth += 1
+            if depth > MAX_NESTING:
+                line, col = _line_col(text, m.start())
+                return QueryError(
+                    f"brackets nested deeper than {MAX_NESTING} levels; simplify the expression",
+                    line,
+                    col,
+                )
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+    return None
+
+
 # Which clause keywords / separators each command can legally take; LALR merges
 # lookaheads across contexts, so we narrow lark's expected set with this.
 _COMMAND_CLAUSES: dict[str, set[str]] = {
-    "groupby": {"AS", "AGGREGATE", "AGG", "COMMA"},
+    "groupby": {"AS", "AGGREGATE", "AGG", "CALCULATE", "CALC", "COMMA"},
+    "multigroupby": {"AS", "AGGREGATE", "AGG", "CALCULATE", "CALC", "COMMA"},
     "orderby": {"ASC", "DESC", "COMMA"},
     "sortby": {"ASC", "DESC", "COMMA"},
+    "order": {"ASC", "DESC", "COMMA"},
+    "sort": {"ASC", "DESC", "COMMA"},
     "top": {"AS", "BY", "COMMA"},
     "bottom": {"AS", "BY", "COMMA"},
-    "countby": {"INTO"},
+    "countby": {"INTO", "AS"},
     "count": {"INTO"},
     "dedupeby": {"KEEP", "COMMA"},
     "choose": {"AS", "COMMA"},
     "select": {"AS", "COMMA"},
     "aggregate": {"AS", "COMMA"},
-    "distinct": {"COMMA"},
+    "distinct": {"AS", "COMMA"},
     "remove": {"COMMA"},
-    "create": {"FROM"},
-    "add": {"FROM"},
+    "r": {"COMMA"},
+    "create": {"FROM", "ON"},
+    "add": {"FROM", "ON"},
+    "c": {"FROM", "ON"},
+    "a": {"FROM", "ON"},
+    "extract": {"INTO", "USING", "DATATYPES", "COMMA"},
+    "e": {"INTO", "USING", "DATATYPES", "COMMA"},
+    "explode": {"INTO", "ORIGINAL"},
+    "find": {"IN"},
+    "text": {"IN"},
+    "replace": {"WITH"},
+    "redact": {"MATCHING", "TO"},
+    "move": {"TO"},
+    "m": {"TO"},
+    "convert": {"DATATYPES", "COMMA"},
+    "conv": {"DATATYPES", "COMMA"},
+    "roundtime": {"TO", "INTO"},
+    "enrich": {"INTO", "USING"},
+    "join": {"ON", "USING", "INTO", "COMMA"},
+    "stitch": {"INTO"},
+    "source": {"LAST", "BETWEEN", "TIMESHIFTED", "AROUND", "AND_KW", "INTERVAL_KW"},
 }
 _SEGMENT_SPLIT = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|\|\||\|")
 
@@ -313,32 +695,33 @@ def _narrow(expected: set[str], text: str, offset: int) -> set[str]:
     narrowed |= expected & allowed
     if "RPAR" in narrowed and _unclosed_paren(text, offset) is None:
         narrowed.discard("RPAR")
+    opened = _STRINGS_AND_BRACKETS.findall(text[:offset])
+    if opened.count("[") <= opened.count("]"):
+        narrowed.discard("RSQB")
+    if opened.count("{") <= opened.count("}"):
+        narrowed -= {"RBRACE", "ARROW"}
     return narrowed
 
 
 def _describe_expected(expected: set[str]) -> str:
     parts: list[str] = []
     if expected >= {"FILTER", "SOURCE"}:
-        parts.append("a command such as `filter`, `groupby` or `limit`")
-    elif expected <= {"IDENT", "KEYPATH"}:
+        return "a command such as `filter`, `groupby` or `limit`"
+    if expected <= {"IDENT", "VARIABLE", "SIDE"}:
         parts.append("a field name such as `total` or `$d.total`")
-    elif "IDENT" in expected or "KEYPATH" in expected:
+    elif "IDENT" in expected or "VARIABLE" in expected:
         parts.append("an expression")
     elif expected == {"NUMBER"}:
         parts.append("a number")
-    for kw in _CLAUSE_KEYWORDS:
-        if kw in expected and not expected >= {"FILTER", "SOURCE"}:
-            parts.append(f"`{kw.lower()}`")
-    if expected & (_OPERATORS - {"DOT"}) and "IDENT" not in expected:
+    for kw in sorted(expected & _KEYWORD_TERMS, key=_kw_text):
+        if kw not in ("TRUE", "FALSE", "NULL", "CASE", "IN"):
+            parts.append(f"`{_kw_text(kw)}`")
+    ops = expected & (_OPERATORS - {"DOT", "LSQB", "COLON"})
+    if ops and "IDENT" not in expected:
         parts.append("an operator")
-    if "RPAR" in expected:
-        parts.append("`)`")
-    if "COMMA" in expected:
-        parts.append("`,`")
-    if "PIPE" in expected:
-        parts.append("`|`")
-    if "$END" in expected:
-        parts.append("end of query")
+    for term in ("ARROW", "RPAR", "RSQB", "RBRACE", "COMMA", "PIPE", "STRING", "$END"):
+        if term in expected and not (term == "STRING" and "IDENT" in expected):
+            parts.append(_PUNCT[term])
     if not parts:
         return "something else"
     if len(parts) == 1:
@@ -347,29 +730,30 @@ def _describe_expected(expected: set[str]) -> str:
 
 
 def _did_you_mean(word: str, candidates: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word.lower(), candidates, n=1, cutoff=0.6)
     return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def _shown(text: str, offset: int, value: str) -> str:
+    """The word at offset as the user wrote it (`$d.b` rather than lark's `$d`)."""
+    m = re.match(r"[$\w][\w.]*", text[offset:])
+    return m.group().rstrip(".") if m and m.group().startswith(value) else value
 
 
 def _friendly(err: UnexpectedInput, text: str) -> QueryError:
     if isinstance(err, UnexpectedCharacters):
         line, col = err.line, err.column
         ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
-        if ch in "'\"":
+        if ch in "'\"`":
             return QueryError("unterminated string", line, col)
-        if ch == "$":
-            word = re.match(r"\$\w*", text[err.pos_in_stream :]).group()
-            return QueryError(
-                f"unknown keypath prefix `{word}`: use `$d` (data), `$l` (labels) or `$m` "
-                "(metadata)",
-                line,
-                col,
-            )
+        if ch == "&":
+            return QueryError("unexpected `&`: use `&&` for 'and'", line, col)
         if ch == "=":
             return QueryError("unexpected `=`: use `==` to compare", line, col)
-        if ch in "&":
-            return QueryError("unexpected `&`: use `&&` for 'and'", line, col)
-        return QueryError(f"unexpected character `{ch}`", line, col)
+        if ch == "/":
+            return QueryError("unterminated /regex/ literal", line, col)
+        shown = ch if ch.isprintable() else repr(ch)
+        return QueryError(f"unexpected character `{shown}`", line, col)
 
     assert isinstance(err, UnexpectedToken)
     tok = err.token
@@ -379,7 +763,7 @@ def _friendly(err: UnexpectedInput, text: str) -> QueryError:
         line, col = _eof_pos(text)
         offset = len(text.rstrip())
         prev = _prev_token(text, offset)
-        if not text.strip():
+        if not text.strip() or not _strip_comments(text).strip():
             return QueryError("empty query: expected a command such as `source logs`", 1, 1)
         if command_position:
             return QueryError("expected a command after `|`", line, col)
@@ -403,36 +787,70 @@ def _friendly(err: UnexpectedInput, text: str) -> QueryError:
     offset = _offset(text, line, col)
     prev = _prev_token(text, offset)
     if command_position:
-        if tok.type in ("IDENT", "KEYPATH") or value.isidentifier():
+        if tok.type in ("IDENT", "VARIABLE", "DATASET") or value.isidentifier():
+            word = _shown(text, offset, value)
             return QueryError(
-                f"unknown command `{value}`" + _did_you_mean(value, COMMAND_NAMES), line, col
+                f"unknown command `{word}`" + _did_you_mean(word, COMMAND_NAMES), line, col
             )
         after = "after `|`" if prev == "|" else "at the start of the query"
         return QueryError(f"expected a command {after}, got `{value}`", line, col)
     if expected == {"NUMBER"} and prev in _NUMBER_COMMANDS:
         return QueryError(f"`{prev}` needs a positive number", line, col)
+    if tok.type == "ASSIGN":
+        return QueryError("unexpected `=`: use `==` to compare", line, col)
+    if tok.type == "TILDE" and prev in ("filter", "f", "where", "block", "(", "&&", "||", "!"):
+        return QueryError(
+            "`~` compares a field with text: write `$d.field ~ 'text'`, or `$d ~~ 'text'` to "
+            "search the whole document",
+            line,
+            col,
+        )
     expected = _narrow(expected, text, offset)
     if tok.type == "RPAR":
         if _unclosed_paren(text, offset) is None:
             return QueryError("unexpected `)`: there is no matching `(`", line, col)
         return QueryError(f"unexpected `)`: expected {_describe_expected(expected)}", line, col)
     hint = ""
-    if tok.type == "IDENT":
-        keywords = [k.lower() for k in _CLAUSE_KEYWORDS if k in expected]
+    if tok.type in ("IDENT", "DATASET"):
+        keywords = [_kw_text(k) for k in expected & _KEYWORD_TERMS]
         hint = _did_you_mean(value, keywords)
+    shown = _shown(text, offset, value) if tok.type in ("VARIABLE", "IDENT") else value
     return QueryError(
-        f"unexpected `{value}`: expected {_describe_expected(expected)}{hint}", line, col
+        f"unexpected `{shown}`: expected {_describe_expected(expected)}{hint}", line, col
     )
+
+
+_COMMENTS = re.compile(r"'(?:[^'\\\n]|\\.)*'|(?://|#)[^\n]*|/\*(?:[^*]|\*(?!/))*\*/")
+
+
+def _strip_comments(text: str) -> str:
+    return _COMMENTS.sub(lambda m: m.group() if m.group().startswith("'") else "", text)
 
 
 # -------------------------------------------------------------------- public
 
 
+def precheck(text: str) -> QueryError | None:
+    """Input limits checked before parsing (size, NUL and control bytes, nesting)."""
+    if len(text) > MAX_QUERY_CHARS:
+        return QueryError(f"the query is longer than {MAX_QUERY_CHARS} characters", 1, 1)
+    if "\x00" in text:
+        line, col = _line_col(text, text.index("\x00"))
+        return QueryError("the query contains a NUL byte", line, col)
+    if "\ufffd" in text:
+        line, col = _line_col(text, text.index("\ufffd"))
+        return QueryError("the query is not valid UTF-8 (replacement character found)", line, col)
+    return nesting_error(text)
+
+
 @lru_cache(maxsize=2048)
 def _parse_cached(text: str) -> n.Query | QueryError:
     # Cache failures too: the web services see the same bad queries repeatedly.
+    early = precheck(text)
+    if early is not None:
+        return early
     try:
-        return _LARK.parse(text)
+        return _LARK.parse(text, start="query")
     except QueryError as exc:
         return exc
     except VisitError as exc:
@@ -441,6 +859,8 @@ def _parse_cached(text: str) -> n.Query | QueryError:
         raise
     except UnexpectedInput as exc:
         return _friendly(exc, text)
+    except RecursionError:
+        return QueryError("the query is nested too deeply", 1, 1)
 
 
 def parse(text: str) -> n.Query:

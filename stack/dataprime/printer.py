@@ -18,6 +18,8 @@ _PREC = {
     ">": 3,
     ">=": 3,
     "~": 3,
+    "~~": 3,
+    "in": 3,
     "+": 4,
     "-": 4,
     "*": 5,
@@ -29,9 +31,15 @@ _POSTFIX = 7
 
 
 def path_text(p: n.Path) -> str:
+    side = f"{p.side}=>" if p.side else ""
     if p.bare:
-        return ".".join(p.parts)
-    return p.key
+        head, *rest = p.parts
+        return side + head + "".join(n.part_text(x) for x in rest)
+    return side + p.key
+
+
+def _lit_text(e: n.Lit) -> str:
+    return e.text
 
 
 def expr_text(e: n.Expr, min_prec: int = 0) -> str:
@@ -39,15 +47,31 @@ def expr_text(e: n.Expr, min_prec: int = 0) -> str:
         return e.text
     if isinstance(e, n.Path):
         return path_text(e)
+    if isinstance(e, n.Cast):
+        return f"{expr_text(e.expr, _POSTFIX)}:{e.type}"
+    if isinstance(e, n.Index):
+        return f"{expr_text(e.expr, _POSTFIX)}[{expr_text(e.index)}]"
+    if isinstance(e, n.Array):
+        return "[" + ", ".join(expr_text(i) for i in e.items) + "]"
+    if isinstance(e, n.Template):
+        return e.text
+    if isinstance(e, n.TimestampOf):
+        inner = expr_text(e.expr, _POSTFIX)
+        return f"@{inner}" if isinstance(e.expr, n.Lit) else f"@({expr_text(e.expr)})"
+    if isinstance(e, n.Case):
+        items = [expr_text(e.subject)] if e.subject is not None else []
+        items += [f"{expr_text(c)} -> {expr_text(r)}" for c, r in e.clauses]
+        if e.default is not None:
+            items.append(f"_ -> {expr_text(e.default)}")
+        return f"{e.kind} {{ {', '.join(items)} }}"
     if isinstance(e, n.Call):
         if e.method:
             recv = e.args[0]
             # number/duration receivers need parens: `1h.x` would not lex back
             wrap = isinstance(recv, n.Lit) and recv.kind in ("number", "duration")
             recv_txt = f"({recv.text})" if wrap else expr_text(recv, _POSTFIX)
-            args = ", ".join(expr_text(a) for a in e.args[1:])
-            return f"{recv_txt}.{e.name}({args})"
-        return f"{e.name}({', '.join(expr_text(a) for a in e.args)})"
+            return f"{recv_txt}.{e.name}({_args(e, 1)})"
+        return f"{e.name}({_args(e, 0)})"
     if isinstance(e, n.Unary):
         sep = " " if e.op == "~" else ""
         out = f"{e.op}{sep}{expr_text(e.operand, _UNARY)}"
@@ -57,6 +81,37 @@ def expr_text(e: n.Expr, min_prec: int = 0) -> str:
     left_min = prec + 1 if prec == 3 else prec
     out = f"{expr_text(e.left, left_min)} {e.op} {expr_text(e.right, prec + 1)}"
     return f"({out})" if min_prec > prec else out
+
+
+def _args(e: n.Call, start: int) -> str:
+    names = e.names or (None,) * len(e.args)
+    return ", ".join(
+        f"{name}={expr_text(a)}" if name else expr_text(a)
+        for a, name in zip(e.args[start:], names[start:], strict=True)
+    )
+
+
+def _part_text(part: object) -> str:
+    if isinstance(part, str):
+        return part
+    if isinstance(part, n.Query):
+        return query_text(part)
+    if isinstance(part, tuple):
+        return _names(part)  # type: ignore[arg-type]
+    if isinstance(part, n.Named):
+        return _named(part)
+    return expr_text(part)  # type: ignore[arg-type]
+
+
+def _generic_text(c: n.Generic) -> str:
+    out = ""
+    for part in c.parts:
+        txt = _part_text(part)
+        if not out or txt in (",", ")") or out.endswith("("):
+            out += txt
+        else:
+            out += " " + txt
+    return out
 
 
 def _named(item: n.Named) -> str:
@@ -71,7 +126,14 @@ def _names(items: tuple[n.Named, ...]) -> str:
 def command_text(c: n.Command) -> str:
     match c:
         case n.Source():
-            return f"source {c.name}"
+            if c.range_kind is None:
+                return f"source {c.name}"
+            args = [expr_text(a) for a in c.range_args if a is not None]
+            if c.range_kind == "between":
+                return f"source {c.name} between {args[0]} and {args[1]}"
+            if c.range_kind == "around" and len(args) == 2:
+                return f"source {c.name} around {args[0]} interval {args[1]}"
+            return f"source {c.name} {c.range_kind} {args[0]}"
         case n.Filter():
             return f"filter {expr_text(c.expr)}"
         case n.Block():
@@ -85,6 +147,8 @@ def command_text(c: n.Command) -> str:
             return f"count into {path_text(c.alias)}" if c.alias else "count"
         case n.CountBy():
             out = f"countby {expr_text(c.expr)}"
+            if c.key_alias:
+                out += f" as {path_text(c.key_alias)}"
             return f"{out} into {path_text(c.alias)}" if c.alias else out
         case n.OrderBy():
             items = (expr_text(e) + (" desc" if desc else "") for e, desc in c.items)
@@ -104,7 +168,9 @@ def command_text(c: n.Command) -> str:
             return f"{kw} {c.text} {_names(c.items)} by {_named(c.by)}"
         case n.DedupeBy():
             exprs = ", ".join(expr_text(e) for e in c.exprs)
-            return f"dedupeby {exprs} keep {c.keep_text}"
+            return f"dedupeby {exprs} keep {c.keep_text}" if c.keep_text else f"dedupeby {exprs}"
+        case n.Generic():
+            return _generic_text(c)
     raise TypeError(f"unknown command node {c!r}")  # pragma: no cover
 
 

@@ -12,11 +12,41 @@ from functools import lru_cache
 
 from . import nodes as n
 from .errors import Issue, QueryError
-from .functions import AGGREGATIONS, ALL_FUNCTIONS
-from .parser import expr_pos, parse
+from .functions import AGGREGATIONS, FUNCTIONS
+from .parser import JOIN_KINDS, expr_pos, parse
 from .printer import expr_text, query_text
 
 SOURCES = ("logs", "spans")
+EXTRACTORS = ("regexp", "kv", "jsonobject", "split")
+_TYPE_ALIASES = {"num": "number", "boolean": "bool"}
+_LIT_TYPES = {
+    "string": "string",
+    "number": "number",
+    "duration": "interval",
+    "bool": "bool",
+    "regex": "regexp",
+}
+_ACCEPTS = {"regexp": {"regexp", "string"}, "any": None}
+
+
+def static_type(e: object) -> str | None:
+    """The type of an expression when it is known without data (literals, casts, calls)."""
+    if isinstance(e, n.Lit):
+        return _LIT_TYPES.get(e.kind)
+    if isinstance(e, n.Cast):
+        return _TYPE_ALIASES.get(e.type, e.type)
+    if isinstance(e, n.Template):
+        return "string"
+    if isinstance(e, n.TimestampOf):
+        return "timestamp"
+    if isinstance(e, n.Array):
+        return "array"
+    if isinstance(e, n.Binary) and e.op in ("==", "!=", "<", "<=", ">", ">=", "~", "~~", "in"):
+        return "bool"
+    if isinstance(e, n.Call) and e.name in FUNCTIONS:
+        ret = FUNCTIONS[e.name].returns
+        return None if ret == "any" else ret
+    return None
 _AGG_CONTEXT = "`groupby ... aggregate`, `aggregate` or `top ... by`"
 
 
@@ -58,24 +88,75 @@ class _Checker:
             return self.expr(e.operand, allow_agg, inside_agg)
         if isinstance(e, n.Binary):
             left = self.expr(e.left, allow_agg, inside_agg)
+            if e.op in ("~", "~~") and static_type(e.right) not in (None, "string", "regexp"):
+                self.error(f"`{e.op}` needs text or a /regex/ on its right", expr_pos(e.right))
             return self.expr(e.right, allow_agg, inside_agg) or left
+        if isinstance(e, n.Cast):
+            typ = _TYPE_ALIASES.get(e.type, e.type)
+            if typ not in ("string", "number", "bool", "timestamp", "interval", "regexp"):
+                self.error(
+                    f"unknown type `{e.type}`: use string, number, bool, timestamp or interval",
+                    e.pos,
+                )
+            return self.expr(e.expr, allow_agg, inside_agg)
+        if isinstance(e, n.Index):
+            return self.expr(e.expr, allow_agg, inside_agg) | self.expr(e.index, False)
+        if isinstance(e, n.Array):
+            return any([self.expr(i, allow_agg, inside_agg) for i in e.items])
+        if isinstance(e, n.Template):
+            return any([self.expr(p, allow_agg, inside_agg) for p in e.parts if not isinstance(p, str)])
+        if isinstance(e, n.TimestampOf):
+            return self.expr(e.expr, allow_agg, inside_agg)
+        if isinstance(e, n.Case):
+            items = [e.subject] if e.subject is not None else []
+            items += [x for pair in e.clauses for x in pair]
+            items += [e.default] if e.default is not None else []
+            return any([self.expr(i, allow_agg, inside_agg) for i in items])
         return self.call(e, allow_agg, inside_agg)
 
     def call(self, c: n.Call, allow_agg: bool, inside_agg: bool) -> bool:
-        if c.name not in ALL_FUNCTIONS:
-            close = difflib.get_close_matches(c.name, list(ALL_FUNCTIONS), n=1, cutoff=0.6)
+        fn = FUNCTIONS.get(c.name)
+        if fn is None:
+            close = difflib.get_close_matches(c.name, list(FUNCTIONS), n=1, cutoff=0.6)
             hint = f"; did you mean `{close[0]}`?" if close else ""
             self.error(f"unknown function `{c.name}`{hint}", c.pos)
             for a in c.args:
                 self.expr(a, allow_agg, inside_agg)
             return False
-        lo, hi = ALL_FUNCTIONS[c.name]
+        if c.method and not fn.method:
+            self.error(
+                f"`{c.name}` has no method form: write `{c.name}(...)`", c.pos
+            )
+        if c.names and any(c.names):
+            self.error(f"`{c.name}` takes positional arguments, not `name=value`", c.pos)
+        lo, hi = fn.min_args, fn.max_args
         got = len(c.args)
         if not lo <= got <= hi:
-            want = str(lo) if lo == hi else f"{lo} to {hi}"
+            want = str(lo) if lo == hi else (f"at least {lo}" if hi == 64 else f"{lo} to {hi}")
             plural = "" if want == "1" else "s"
-            self.error(f"`{c.name}` takes {want} argument{plural}, got {got}", c.pos)
-        is_agg = c.name in AGGREGATIONS
+            self.error(
+                f"`{c.name}` takes {want} argument{plural}, got {got} (`{fn.signature()}`)",
+                c.pos,
+            )
+        elif c.name != "percentile":
+            for i, a in enumerate(c.args):
+                param = fn.param_for(i)
+                have = static_type(a)
+                if param is None or have is None or param.type == "any":
+                    continue
+                accepted = _ACCEPTS.get(param.type, {param.type})
+                if accepted is not None and have not in accepted and param.type == "interval":
+                    self.error(
+                        f"`{c.name}` needs a duration such as `1m` or `1h` for "
+                        f"`{param.name}`, got {have}",
+                        expr_pos(a),
+                    )
+                elif accepted is not None and have not in accepted:
+                    self.error(
+                        f"`{c.name}` expects {param.type} for `{param.name}`, got {have}",
+                        expr_pos(a),
+                    )
+        is_agg = fn.aggregation
         if is_agg and inside_agg:
             self.error(f"aggregation `{c.name}()` cannot be nested in another aggregation", c.pos)
         elif is_agg and not allow_agg:
@@ -92,6 +173,8 @@ class _Checker:
 
     def percentile(self, c: n.Call) -> None:
         quantiles = [a for a in c.args[:2] if isinstance(a, n.Lit) and a.kind == "number"]
+        if len(c.args) < 2:
+            return
         if not quantiles:
             self.error(
                 "`percentile` needs a literal percentile between 0 and 1, "
@@ -137,11 +220,29 @@ class _Checker:
         match c:
             case n.Source():
                 if c.name not in SOURCES:
-                    close = difflib.get_close_matches(c.name, SOURCES, n=1, cutoff=0.5)
-                    hint = f"; did you mean `{close[0]}`?" if close else ""
+                    close = difflib.get_close_matches(c.name, SOURCES, n=1, cutoff=0.6)
+                    if close:
+                        self.error(
+                            f"unknown source `{c.name}`; did you mean `{close[0]}`?", c.name_pos
+                        )
+                    else:
+                        self.warn(
+                            f"`{c.name}` is a custom or system dataset: the local engine only "
+                            "has `logs` and `spans`",
+                            c.name_pos,
+                        )
+                for a in c.range_args:
+                    if a is not None:
+                        self.expr(a, allow_agg=False)
+                if c.range_kind in ("last", "timeshifted") and static_type(
+                    c.range_args[0]
+                ) not in (None, "interval"):
                     self.error(
-                        f"unknown source `{c.name}`: expected `logs` or `spans`{hint}", c.name_pos
+                        f"`{c.range_kind}` needs an interval such as `1h`",
+                        expr_pos(c.range_args[0]),
                     )
+            case n.Generic():
+                self.generic(c)
             case n.Filter() | n.Block() | n.CountBy():
                 self.expr(c.expr, allow_agg=False)
             case n.GroupBy():
@@ -163,13 +264,50 @@ class _Checker:
             case n.Distinct() | n.DedupeBy():
                 for e in c.exprs:
                     self.expr(e, allow_agg=False)
-                if isinstance(c, n.DedupeBy):
+                if isinstance(c, n.DedupeBy) and c.keep_text is not None:
                     self.positive_int(c.keep, "keep", c.keep_pos)
             case n.Top():
                 self.positive_int(c.n, "bottom" if c.bottom else "top", c.n_pos)
                 for item in c.items:
                     self.expr(item.expr, allow_agg=False)
                 self.expr(c.by.expr, allow_agg=True)
+
+
+    def generic(self, c: n.Generic) -> None:
+        parts = list(c.parts)
+        for i, part in enumerate(parts):
+            prev = parts[i - 1] if i else None
+            if isinstance(part, n.Query):
+                for sub in part.commands:
+                    self.command(sub)
+            elif isinstance(part, tuple):
+                is_agg_list = c.name == "multigroupby" and prev in (
+                    "aggregate", "agg", "calculate", "calc"
+                )
+                if is_agg_list:
+                    self.aggs(part)  # type: ignore[arg-type]
+                else:
+                    for item in part:
+                        self.expr(item.expr, allow_agg=False)
+            elif c.name == "extract" and prev == "using" and isinstance(part, n.Call):
+                if part.name not in EXTRACTORS:
+                    close = difflib.get_close_matches(part.name, EXTRACTORS, n=1, cutoff=0.6)
+                    hint = f"; did you mean `{close[0]}`?" if close else ""
+                    self.error(
+                        f"unknown extractor `{part.name}`: use regexp, kv, jsonobject or split"
+                        + hint,
+                        part.pos,
+                    )
+            elif c.name == "join" and prev == "join" and isinstance(part, str) and part != "(":
+                if part not in JOIN_KINDS:
+                    self.error(
+                        f"unknown join kind `{part}`: use left, inner, full or cross", c.pos
+                    )
+            elif isinstance(part, n.Cast | n.Path):
+                if isinstance(part, n.Cast):
+                    self.expr(part, allow_agg=False)
+            elif not isinstance(part, str):
+                self.expr(part, allow_agg=False)  # type: ignore[arg-type]
 
 
 def _is_duration(e: n.Expr) -> bool:
@@ -179,6 +317,8 @@ def _is_duration(e: n.Expr) -> bool:
 def _has_agg(e: n.Expr) -> bool:
     if isinstance(e, n.Call):
         return e.name in AGGREGATIONS or any(_has_agg(a) for a in e.args)
+    if isinstance(e, n.Cast):
+        return _has_agg(e.expr)
     if isinstance(e, n.Unary):
         return _has_agg(e.operand)
     if isinstance(e, n.Binary):
@@ -194,7 +334,7 @@ def check(q: n.Query) -> tuple[list[Issue], list[Issue]]:
     return sorted(checker.errors, key=key), sorted(checker.warnings, key=key)
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=4096)
 def _validate_cached(query: str) -> tuple[tuple[Issue, ...], tuple[Issue, ...], str | None]:
     try:
         tree = parse(query)

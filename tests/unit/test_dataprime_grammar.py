@@ -13,7 +13,7 @@ VALID = [
     "source logs | f $d.status_code >= 500 | limit 5",
     "source logs | where $d.status_code != 200 | limit 5",
     'source logs | filter $d.message ~ "connection refused" | limit 5',
-    "source logs | filter ~ 'timeout' | limit 5",
+    "source logs | filter $d ~~ 'timeout' | limit 5",
     "source logs | filter $d.message.contains('timeout') | limit 5",
     "source logs | filter contains($d.message, 'timeout') | limit 5",
     "source logs | filter startsWith($d.message, 'db') || endsWith($d.message, 'ms') | limit 5",
@@ -22,7 +22,7 @@ VALID = [
     "source logs | filter length($d.message) > 40 | limit 5",
     "source logs | filter toUpperCase($m.severity) == 'ERROR' | limit 5",
     "source spans | filter $m.timestamp > now() - 1h | limit 5",
-    "source spans | filter $m.timestamp > ago(15m) | limit 5",
+    "source spans | filter $m.timestamp > now() - 15m | limit 5",
     "source spans | filter $m.timestamp >= roundTime(now(), 1d) - 1d | limit 5",
     "source spans | filter $m.duration > 500ms | limit 5",
     "source spans | filter $m.duration > 1h30m | limit 5",
@@ -72,6 +72,7 @@ VALID = [
     "source logs\n| filter $m.severity == 'ERROR'\n| limit 5",
     "source logs // trailing comment\n| limit 5",
     "source spans | filter $d.x == 1.5e3 | limit 1",
+    "source spans | filter $d.a == 'x' # a comment, as the reference allows\n| limit 1",
 ]
 
 # (query, line, column, message fragment)
@@ -113,7 +114,7 @@ INVALID = [
     ("source spans | groupby roundTime($m.timestamp, 5) aggregate count()", 1, 48, "duration"),
     ("source spans | filter contains($d.a) | limit 1", 1, 23, "takes 2 arguments, got 1"),
     ("source logs | source spans | limit 1", 1, 15, "only one `source`"),
-    ("source spans | filter $d.a == 'x' # note", 1, 35, "unexpected character `#`"),
+    ("source logs | filter ~ 'timeout' | limit 5", 1, 22, "`$d ~~ 'text'`"),
     ("source spans | filter (1 + ) > 2", 1, 28, "unexpected `)`"),
     ("source spans\n  | filter $d.a ==\n  | limit 5", 3, 3, "unexpected `|`"),
     ("source spans | groupby $l.serviceName aggregate $d.x.nope(1)", 1, 54, "unknown function"),
