@@ -7,7 +7,9 @@ closure tree, with constant sub-expressions such as ``now() - 1h`` folded.
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import statistics
 import re
 import time
 from collections.abc import Callable
@@ -19,7 +21,7 @@ from . import dataset
 from . import nodes as n
 from .errors import QueryError
 from .functions import AGGREGATIONS
-from .parser import expr_pos, parse
+from .parser import SEVERITIES, expr_pos, parse
 from .printer import expr_text
 from .validator import check
 
@@ -28,6 +30,25 @@ RowFn = Callable[[Row], Any]
 Stage = Callable[[list[Row]], list[Row]]
 
 _DURATION_KEY = "$m.duration"  # microseconds, so duration literals are rescaled
+
+
+class NotExecuted(QueryError):
+    """Valid DataPrime that the local engine does not run: a distinct answer, not an error."""
+
+    def __init__(self, construct: str, line: int, column: int) -> None:
+        super().__init__(
+            f"valid DataPrime; the local engine does not execute `{construct}`", line, column
+        )
+        self.construct = construct
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": "not_executed",
+            "message": self.message,
+            "construct": self.construct,
+            "line": self.line,
+            "column": self.column,
+        }
 
 
 @dataclass(frozen=True)
@@ -42,6 +63,7 @@ class ExecutionResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "kind": "rows",
             "columns": list(self.columns),
             "rows": [dict(r) for r in self.rows],
             "rows_scanned": self.rows_scanned,
@@ -194,11 +216,33 @@ _SCALARS: dict[str, Callable[..., Any]] = {
     "now": lambda: dataset.Timestamp(dataset.ANCHOR_NS),
     "ago": lambda d: None if d is None else dataset.Timestamp(dataset.ANCHOR_NS - int(d)),
     "ifNull": lambda v, default: default if v is None else v,
+    "if": lambda cond, then, other=None: then if _truthy(cond) else other,
+    "firstNonNull": lambda *a: next((x for x in a if x is not None), None),
+    "ltrim": _str_fn(str.lstrip),
+    "rtrim": _str_fn(str.rstrip),
+    "substr": _nullsafe(lambda s, start, ln=None: str(s)[int(start) :][: None if ln is None else int(ln)]),
+    "indexOf": _str_fn(lambda s, sub: s.find(sub)),
+    "sqrt": _nullsafe(math.sqrt),
+    "power": _nullsafe(lambda a, b: a**b),
+    "arrayContains": lambda arr, x: arr is not None and any(_eq(v, x) for v in arr),
+    "arrayLength": _nullsafe(len),
+    "ipInSubnet": _nullsafe(lambda ip, net: ipaddress.ip_address(ip) in ipaddress.ip_network(net, strict=False)),
 }
 
 
 def _unsupported(what: str, pos: n.Pos) -> QueryError:
-    return QueryError(f"{what} is not supported by the workshop executor", pos.line, pos.column)
+    return NotExecuted(what, pos.line, pos.column)
+
+
+_SEVERITY_RANK = {name: i for i, name in enumerate(SEVERITIES, start=1)}
+_SEVERITY_RANK.update({"WARN": 4, "FATAL": 6})
+
+
+def _severity_rank(v: Any) -> Any:
+    """Severity as its documented order (1 debug .. 6 critical), names case-insensitive."""
+    if isinstance(v, str):
+        return _SEVERITY_RANK.get(v.upper(), v)
+    return v
 
 
 # --------------------------------------------------------- row expressions
@@ -234,7 +278,73 @@ def _compile(e: n.Expr) -> Compiled:
         return _compile_unary(e)
     if isinstance(e, n.Binary):
         return _compile_binary(e)
-    return _compile_call(e)
+    if isinstance(e, n.Call):
+        return _compile_call(e)
+    if isinstance(e, n.Cast):
+        return _compile_cast(e)
+    if isinstance(e, n.Array):
+        items = [_compile(i) for i in e.items]
+        if all(isinstance(i, _Const) for i in items):
+            return _Const([i.value for i in items])  # type: ignore[union-attr]
+        fns = [_as_fn(i) for i in items]
+        return lambda r: [f(r) for f in fns]
+    if isinstance(e, n.Template):
+        pieces = [p if isinstance(p, str) else _as_fn(_compile(p)) for p in e.parts]
+        return lambda r: "".join(
+            p if isinstance(p, str) else ("" if (v := p(r)) is None else str(v)) for p in pieces
+        )
+    if isinstance(e, n.TimestampOf) and isinstance(e.expr, n.Lit) and e.expr.kind == "string":
+        from .parser import parse_timestamp
+
+        ns = dataset.ANCHOR_NS if e.expr.value == "now" else parse_timestamp(str(e.expr.value))
+        return _Const(dataset.Timestamp(ns or 0))
+    if isinstance(e, n.Case):
+        return _compile_case(e)
+    raise _unsupported(expr_text(e)[:40], expr_pos(e))
+
+
+def _compile_cast(e: n.Cast) -> Compiled:
+    inner = _as_fn(_compile(e.expr))
+    typ = {"num": "number", "boolean": "bool"}.get(e.type, e.type)
+    if typ == "number":
+        return lambda r: _to_number(inner(r))
+    if typ == "string":
+        return lambda r: None if (v := inner(r)) is None else str(v)
+    if typ == "bool":
+        return lambda r: None if (v := inner(r)) is None else str(v).lower() == "true"
+    raise _unsupported(f":{e.type}", e.pos)
+
+
+def _compile_case(e: n.Case) -> Compiled:
+    default = _as_fn(_compile(e.default)) if e.default is not None else (lambda r: None)
+    subject = _as_fn(_compile(e.subject)) if e.subject is not None else None
+    tests = {
+        "case_contains": lambda s, v: s is not None and v is not None and str(v) in str(s),
+        "case_equals": lambda s, v: _eq(s, v),
+        "case_greaterthan": lambda s, v: _BINARY[">"](s, v),
+        "case_greatherthan": lambda s, v: _BINARY[">"](s, v),
+        "case_lessthan": lambda s, v: _BINARY["<"](s, v),
+    }
+    clauses = [(_as_fn(_compile(c)), _as_fn(_compile(v))) for c, v in e.clauses]
+    if subject is None:
+
+        def run(r: Row) -> Any:
+            for cond, value in clauses:
+                if _truthy(cond(r)):
+                    return value(r)
+            return default(r)
+
+        return run
+    test = tests[e.kind]
+
+    def run_subject(r: Row) -> Any:
+        s = subject(r)
+        for cond, value in clauses:
+            if test(s, cond(r)):
+                return value(r)
+        return default(r)
+
+    return run_subject
 
 
 def _compile_unary(e: n.Unary) -> Compiled:
@@ -257,6 +367,17 @@ def _compile_unary(e: n.Unary) -> Compiled:
     return lambda r: fn(f(r))
 
 
+def _is_severity_path(e: n.Expr) -> bool:
+    return isinstance(e, n.Path) and e.key == "$m.severity"
+
+
+def _rank(c: Compiled) -> Compiled:
+    if isinstance(c, _Const):
+        return _Const(_severity_rank(c.value))
+    f = c
+    return lambda r: _severity_rank(f(r))
+
+
 def _is_duration_path(e: n.Expr) -> bool:
     return isinstance(e, n.Path) and e.key == _DURATION_KEY
 
@@ -268,6 +389,21 @@ def _compile_binary(e: n.Binary) -> Compiled:
         right = _Const(e.right.value // 1000)
     if _is_duration_path(e.right) and isinstance(e.left, n.Lit) and e.left.kind == "duration":
         left = _Const(e.left.value // 1000)
+    if _is_severity_path(e.left) or _is_severity_path(e.right):
+        left, right = _rank(left), _rank(right)
+    if e.op == "in":
+        lf, rf = _as_fn(left), _as_fn(right)
+        return lambda r: (v := rf(r)) is not None and any(_eq(lf(r), x) for x in v)
+    if e.op == "~~":
+        if not (isinstance(e.left, n.Path) and not e.left.parts):
+            raise _unsupported("~~ on a keypath", e.pos)
+        needle_c = _as_fn(right)
+        text = dataset.search_text
+        return lambda r: (v := needle_c(r)) is not None and str(v).lower() in text(r)
+    if isinstance(e.right, n.Lit) and e.right.kind == "regex" and e.op == "~":
+        pattern = _regex(str(e.right.value))
+        lf = _as_fn(left)
+        return lambda r: (v := lf(r)) is not None and pattern.search(str(v)) is not None
     if e.op == "&&":
         lf, rf = _as_fn(left), _as_fn(right)
         return lambda r: _truthy(lf(r)) and _truthy(rf(r))
@@ -277,7 +413,7 @@ def _compile_binary(e: n.Binary) -> Compiled:
     op = _BINARY[e.op]
     if isinstance(left, _Const) and isinstance(right, _Const):
         return _Const(op(left.value, right.value))
-    if isinstance(right, _Const) and isinstance(e.left, n.Path):
+    if isinstance(right, _Const) and isinstance(e.left, n.Path) and not _is_severity_path(e.left):
         # hot path: `$path <op> constant`
         key, c = e.left.key, right.value
         if e.op == "~" and c is not None:
@@ -300,7 +436,7 @@ def _compile_call(e: n.Call) -> Compiled:
         )
     fn = _SCALARS.get(e.name)
     if fn is None:
-        raise _unsupported(f"function `{e.name}`", e.pos)
+        raise _unsupported(f"{e.name}()", e.pos)
     args = [_compile(a) for a in e.args]
     if e.name == "matches" and isinstance(args[1], _Const):
         pattern = args[1].value
@@ -381,6 +517,16 @@ def _agg_call(e: n.Call) -> GroupFn:
         f = compile_expr(x_arg)
         return lambda rows: percentile(_numeric(f, rows), q)
     f = compile_expr(args[0])
+    if name == "median":
+        return lambda rows: percentile(_numeric(f, rows), 0.5)
+    if name == "stddev":
+        return lambda rows: statistics.pstdev(v) if (v := _numeric(f, rows)) else None
+    if name == "variance":
+        return lambda rows: statistics.pvariance(v) if (v := _numeric(f, rows)) else None
+    if name == "any_value":
+        return lambda rows: next((v for r in rows if (v := f(r)) is not None), None)
+    if name == "collect":
+        return lambda rows: _values(f, rows)
     if name == "avg":
         return lambda rows: (sum(v) / len(v)) if (v := _numeric(f, rows)) else None
     if name == "sum":
@@ -389,7 +535,7 @@ def _agg_call(e: n.Call) -> GroupFn:
         return lambda rows: min(v, default=None) if (v := _values(f, rows)) else None
     if name == "max":
         return lambda rows: max(v, default=None) if (v := _values(f, rows)) else None
-    raise _unsupported(f"aggregation `{name}`", e.pos)  # pragma: no cover
+    raise _unsupported(f"{name}()", e.pos)
 
 
 def compile_group_expr(e: n.Expr) -> GroupFn:
@@ -417,9 +563,11 @@ def compile_group_expr(e: n.Expr) -> GroupFn:
         if e.op == "-":
             return lambda rows: None if (v := inner(rows)) is None else -v
         raise _unsupported("free-text `~` inside an aggregation", e.pos)
+    if not isinstance(e, n.Call):
+        raise _unsupported(expr_text(e)[:40], expr_pos(e))
     fn = _SCALARS.get(e.name)
     if fn is None:
-        raise _unsupported(f"function `{e.name}`", e.pos)
+        raise _unsupported(f"{e.name}()", e.pos)
     arg_fns = [compile_group_expr(a) for a in e.args]
     return lambda rows: fn(*(f(rows) for f in arg_fns))
 
@@ -618,7 +766,9 @@ def _stage(c: n.Command) -> Stage | None:
             return _top_stage(c)
         case n.DedupeBy():
             return _dedupe_stage(c.exprs, int(c.keep))
-    raise _unsupported(f"command `{type(c).__name__.lower()}`", c.pos)  # pragma: no cover
+        case n.Generic():
+            raise _unsupported(c.name, c.pos)
+    raise _unsupported(type(c).__name__.lower(), c.pos)  # pragma: no cover
 
 
 def _count_alias(pos: n.Pos) -> n.Path:
@@ -642,9 +792,19 @@ def _compile_plan(query: str) -> Plan | QueryError:
         if errors:
             first = errors[0]
             return QueryError(first.message, first.line, first.column)
-        sources = [c.name for c in tree.commands if isinstance(c, n.Source)]
+        sources = [c for c in tree.commands if isinstance(c, n.Source)]
+        pre: list[Stage] = []
+        if sources:
+            src = sources[0]
+            if src.name not in ("logs", "spans"):
+                raise NotExecuted(f"source {src.name}", src.name_pos.line, src.name_pos.column)
+            if src.range_kind == "last" and isinstance(src.range_args[0], n.Lit):
+                since = dataset.ANCHOR_NS - int(src.range_args[0].value)  # type: ignore[arg-type]
+                pre.append(lambda rows: [r for r in rows if r["$m.timestamp"] >= since])
+            elif src.range_kind is not None:
+                raise NotExecuted(f"source ... {src.range_kind}", src.pos.line, src.pos.column)
         stages = tuple(s for c in tree.commands if (s := _stage(c)) is not None)
-        return Plan(sources[0] if sources else "logs", stages)
+        return Plan(sources[0].name if sources else "logs", (*pre, *stages))
     except QueryError as exc:
         return exc
 
