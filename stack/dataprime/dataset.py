@@ -6,7 +6,10 @@ Conventions (mirroring Coralogix):
   ``now()`` resolves to ``ANCHOR`` so "last 15m" style filters always select rows.
 - ``$m.duration`` (spans) is in MICROseconds.
 - Records are flat dicts keyed by canonical keypaths (``"$l.serviceName"``,
-  ``"$d.http.status_code"``), which is what compiled expressions look up.
+  ``"$d.tags['http.response.status_code']"``), which is what compiled expressions look up.
+- Span field names follow what Coralogix stores for OpenTelemetry spans (see FIELD_MAP and
+  docs/dataprime.md): labels for service/operation/trace ids, span attributes under
+  ``$d.tags`` with their semantic-convention names kept whole (``['http.route']``).
 
 Built lazily once per process with ``random.Random(42)``; treat rows as read-only.
 """
@@ -142,15 +145,15 @@ def _build_spans(rng: random.Random, trace_pool: list[str]) -> list[dict]:
                 "$m.timestamp": _timestamp(rng),
                 "$m.duration": duration_us,
                 "$l.applicationName": APPLICATION,
+                "$l.subsystemName": service,
                 "$l.serviceName": service,
                 "$l.operationName": op,
-                "$d.http.method": method,
-                "$d.http.route": route,
-                "$d.http.status_code": status,
-                "$d.status_code": status,
-                "$d.error": error,
-                "$d.trace_id": rng.choice(trace_pool),
-                "$d.span_id": _hex(rng, 8),
+                "$l.traceId": rng.choice(trace_pool),
+                "$l.spanId": _hex(rng, 8),
+                "$d.tags['http.request.method']": method,
+                "$d.tags['http.route']": route,
+                "$d.tags['http.response.status_code']": status,
+                "$d.tags['otel.status_code']": "ERROR" if error else "UNSET",
                 "$d.tags.env": "production",
                 "$d.tags.region": rng.choice(REGIONS),
                 "$d.tags.version": rng.choice(VERSIONS),
@@ -216,6 +219,41 @@ def _build_logs(rng: random.Random, trace_pool: list[str]) -> list[dict]:
         )
     logs.sort(key=lambda r: r["$m.timestamp"])
     return logs
+
+
+# keypath -> (dataset, what it holds, public source). Rendered into docs/dataprime.md.
+FIELD_MAP: tuple[tuple[str, str, str, str], ...] = (
+    ("$l.serviceName", "spans", "OTel `service.name`",
+     "https://coralogix.com/docs/dataprime/user-guide/foundations/understanding-spans/"),
+    ("$l.operationName", "spans", "span name (operation)",
+     "https://coralogix.com/docs/dataprime/user-guide/foundations/understanding-spans/"),
+    ("$l.traceId", "spans", "trace id", 
+     "https://coralogix.com/docs/dataprime/user-guide/foundations/understanding-spans/"),
+    ("$l.spanId", "spans", "span id",
+     "https://coralogix.com/docs/dataprime/user-guide/foundations/understanding-spans/"),
+    ("$l.applicationName", "spans", "Coralogix application (`cx.application.name`)",
+     "https://coralogix.com/docs/user-guides/mcp-server/tools/logs-and-traces/"),
+    ("$l.subsystemName", "spans", "Coralogix subsystem (`cx.subsystem.name`)",
+     "https://coralogix.com/docs/user-guides/mcp-server/tools/logs-and-traces/"),
+    ("$m.duration", "spans", "span duration, a number of microseconds",
+     "https://coralogix.com/docs/dataprime/language-reference/access_mechanisms/"),
+    ("$m.timestamp", "logs, spans", "event time / span start (timestamp)",
+     "https://coralogix.com/docs/dataprime/language-reference/access_mechanisms/"),
+    ("$d.tags['http.response.status_code']", "spans", "span attribute (OTel semconv)",
+     "https://coralogix.com/docs/dataprime/user-guide/foundations/understanding-spans/"),
+    ("$d.tags['http.request.method']", "spans", "span attribute (OTel semconv)",
+     "https://coralogix.com/docs/dataprime/user-guide/foundations/understanding-spans/"),
+    ("$d.tags['http.route']", "spans", "span attribute (OTel semconv)",
+     "https://coralogix.com/docs/dataprime/user-guide/foundations/understanding-spans/"),
+    ("$d.tags['workshop.attendee']", "spans", "baggage copied to a span attribute (this kit)",
+     "https://coralogix.com/docs/dataprime/user-guide/foundations/understanding-spans/"),
+    ("$m.severity", "logs", "severity enum DEBUG, VERBOSE, INFO, WARNING, ERROR, CRITICAL",
+     "https://coralogix.com/docs/dataprime/language-reference/access_mechanisms/"),
+    ("$l.applicationname", "logs", "Coralogix application name",
+     "https://coralogix.com/docs/user-guides/mcp-server/tools/logs-and-traces/"),
+    ("$l.subsystemname", "logs", "Coralogix subsystem name",
+     "https://coralogix.com/docs/user-guides/mcp-server/tools/logs-and-traces/"),
+)  # fmt: skip
 
 
 @lru_cache(maxsize=1)

@@ -29,6 +29,8 @@ INTENTS: tuple[str, ...] = (
     "recent_logs",
 )
 DEFAULT_INTENT = "recent_logs"
+# Coralogix keeps OTel span attributes under $d.tags with their dotted names whole
+SPAN_STATUS = "$d.tags['http.response.status_code']"
 
 
 @dataclass(frozen=True)
@@ -319,7 +321,7 @@ _DIMENSIONS: tuple[tuple[str, str, str, str | None, str], ...] = (
     (
         "status",
         r"(?:http )?(?:status(?: codes?)?|response codes?|codes?)",
-        "$d.http.status_code",
+        "$d.tags['http.response.status_code']",
         "$d.status_code",
         "status code",
     ),
@@ -338,10 +340,10 @@ _DIMENSIONS: tuple[tuple[str, str, str, str | None, str], ...] = (
         "service",
     ),
     ("severity", r"severity|severities|(?:log )?levels?", "$m.severity", "$m.severity", "severity"),
-    ("method", r"(?:http )?methods?|verbs?", "$d.http.method", None, "HTTP method"),
+    ("method", r"(?:http )?methods?|verbs?", "$d.tags['http.request.method']", None, "HTTP method"),
     ("region", r"regions?|zones?", "$d.tags.region", None, "region"),
     ("version", r"versions?|releases?", "$d.tags.version", None, "version"),
-    ("trace", r"traces?|trace ids?", "$d.trace_id", "$d.trace_id", "trace"),
+    ("trace", r"traces?|trace ids?", "$l.traceId", "$d.trace_id", "trace"),
 )
 _SERVICE_DIM = ("service", "$l.serviceName", "$l.subsystemname", "service")
 _GROUP_PREFIX = (
@@ -382,7 +384,8 @@ def _duration_threshold(t: str) -> tuple[str, str] | None:
     value, unit = float(m.group(1)), m.group(2)
     ms = value if unit.startswith("m") else value * 1000
     literal = f"{int(ms)}ms" if ms < 1000 or ms % 1000 else f"{int(ms // 1000)}s"
-    return f"$m.duration > {literal}", f"slower than {literal}"
+    # span $m.duration is a number of microseconds, so the threshold is one too
+    return f"$m.duration > {int(ms * 1000)}", f"slower than {literal}"
 
 
 # ------------------------------------------------------------ intent rules
@@ -528,7 +531,7 @@ class _Builder:
 
     def error_filter(self) -> str:
         t = self.t
-        status_key = "$d.http.status_code" if self.source == "spans" else "$d.status_code"
+        status_key = SPAN_STATUS if self.source == "spans" else "$d.status_code"
         code = re.search(r"\b([45]0\d)s?\b(?!\s*(?:ms|s\b|milli|sec))", t)
         if code:
             return f"{status_key} == {code.group(1)}"
@@ -538,9 +541,9 @@ class _Builder:
             return f"{status_key} >= 400 && {status_key} < 500"
         if self.source == "logs":
             if re.search(r"\b(critical|fatal)\b", t):
-                return "$m.severity == 'CRITICAL'"
-            return "$m.severity == 'ERROR' || $m.severity == 'CRITICAL'"
-        return "$d.error == true"
+                return "$m.severity == CRITICAL"
+            return "$m.severity >= ERROR"
+        return f"{SPAN_STATUS} >= 500"
 
     def text(self) -> str:
         cmds = [f"source {self.source}"]
@@ -651,7 +654,7 @@ def _generate(t: str) -> Generated:
     elif intent == "error_rate":
         if not dim_key and len(services) != 1:
             dim_key, dim_label = "$l.serviceName", "service"
-        aggs = "count_if($d.error == true) as errors, count() as total"
+        aggs = f"count_if({SPAN_STATUS} >= 500) as errors, count() as total"
         tail = ["create error_rate from errors / total"]
         if dim_key:
             b.commands += [f"groupby {dim_key} aggregate {aggs}", *tail, "orderby error_rate desc"]
@@ -681,7 +684,7 @@ def _generate(t: str) -> Generated:
             "orderby $m.timestamp desc",
             "limit 50",
             "choose $m.timestamp, $l.serviceName, $l.operationName, $m.duration as duration_us, "
-            "$d.http.status_code, $d.trace_id",
+            f"{SPAN_STATUS} as status_code, $l.traceId",
         ]
         expl = f"Recent spans{where}"
     elif intent == "slowest_traces":
@@ -690,9 +693,9 @@ def _generate(t: str) -> Generated:
         n = _extract_n(t, 10)
         b.commands += [
             "orderby $m.duration desc",
-            "dedupeby $d.trace_id keep 1",
+            "dedupeby $l.traceId keep 1",
             f"limit {n}",
-            "choose $d.trace_id, $l.serviceName, $l.operationName, $m.duration as duration_us, "
+            "choose $l.traceId, $l.serviceName, $l.operationName, $m.duration as duration_us, "
             "$m.timestamp",
         ]
         extra = f", {threshold[1]}" if threshold else ""
@@ -705,11 +708,12 @@ def _generate(t: str) -> Generated:
             b.filters = [f.replace("$l.subsystemname", "$l.serviceName") for f in b.filters]
         if errors_mentioned:
             b.filters.append(b.error_filter())
-        b.commands += [f"distinct {key}", f"orderby {key}"]
+        # `distinct` keeps only the value, so order by an alias the groupby names
+        b.commands += [f"groupby {key} as value aggregate count() as rows", "orderby value"]
         expl = f"Distinct {dim[3]} values{where}"
     elif intent == "count_by":
         if severity and source == "logs":
-            b.filters.append(f"$m.severity == '{severity}'")
+            b.filters.append(f"$m.severity == {severity}")
         if dim_key:
             b.commands += [f"countby {dim_key} into total", "orderby total desc"]
             expl = f"Count of {'log lines' if source == 'logs' else 'spans'}{where} by {dim_label}"
@@ -718,7 +722,7 @@ def _generate(t: str) -> Generated:
             expl = f"Count of {'log lines' if source == 'logs' else 'spans'}{where}"
     else:  # recent_logs fallback
         if severity and b.source == "logs":
-            b.filters.append(f"$m.severity == '{severity}'")
+            b.filters.append(f"$m.severity == {severity}")
         b.commands += ["orderby $m.timestamp desc", "limit 50"]
         kind = "log lines" if b.source == "logs" else "spans"
         expl = f"Most recent {kind}{where}"
@@ -741,8 +745,9 @@ def _ident(noun: str) -> str:
 
 
 def _phrase_filter(phrases: list[str], source: str) -> str:
+    # `$d ~~ 'x'` is the documented free-text search over the whole document
     field = "$d.message" if source == "logs" else None
-    parts = [f"{field} ~ {_lit(p)}" if field else f"~ {_lit(p)}" for p in phrases]
+    parts = [f"{field} ~ {_lit(p)}" if field else f"$d ~~ {_lit(p)}" for p in phrases]
     return parts[0] if len(parts) == 1 else "(" + " || ".join(parts) + ")"
 
 
@@ -760,7 +765,7 @@ def _latency_aggs(t: str) -> tuple[str, str, str]:
         pcts = [95]
     for p in pcts:
         q = "0.999" if p == 999 else f"0.{p:02d}"
-        aggs.insert(len(aggs) if labels else 0, f"percentile({q}, $m.duration) as p{p}_us")
+        aggs.insert(len(aggs) if labels else 0, f"percentile($m.duration, {q}) as p{p}_us")
         labels.append(f"p{p}")
     first = aggs[0].rsplit(" as ", 1)[1]
     return ", ".join(aggs), "/".join(labels), first
@@ -801,7 +806,7 @@ def _top_n(b: _Builder, t: str, services: list[str], where: str, errors: bool) -
             b.filters = [f.replace("$l.subsystemname", "$l.serviceName") for f in b.filters]
         if pcts:
             q = f"0.{pcts[0]:02d}" if pcts[0] != 999 else "0.999"
-            by, metric = f"percentile({q}, $m.duration) as p{pcts[0]}_us", f"p{pcts[0]} duration"
+            by, metric = f"percentile($m.duration, {q}) as p{pcts[0]}_us", f"p{pcts[0]} duration"
         else:
             by, metric = "avg($m.duration) as avg_duration_us", "average duration"
         if errors:
