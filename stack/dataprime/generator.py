@@ -765,7 +765,7 @@ def _latency_aggs(t: str) -> tuple[str, str, str]:
         pcts = [95]
     for p in pcts:
         q = "0.999" if p == 999 else f"0.{p:02d}"
-        aggs.insert(len(aggs) if labels else 0, f"percentile($m.duration, {q}) as p{p}_us")
+        aggs.insert(len(aggs) if labels else 0, f"percentile({q}, $m.duration) as p{p}_us")
         labels.append(f"p{p}")
     first = aggs[0].rsplit(" as ", 1)[1]
     return ", ".join(aggs), "/".join(labels), first
@@ -806,7 +806,7 @@ def _top_n(b: _Builder, t: str, services: list[str], where: str, errors: bool) -
             b.filters = [f.replace("$l.subsystemname", "$l.serviceName") for f in b.filters]
         if pcts:
             q = f"0.{pcts[0]:02d}" if pcts[0] != 999 else "0.999"
-            by, metric = f"percentile($m.duration, {q}) as p{pcts[0]}_us", f"p{pcts[0]} duration"
+            by, metric = f"percentile({q}, $m.duration) as p{pcts[0]}_us", f"p{pcts[0]} duration"
         else:
             by, metric = "avg($m.duration) as avg_duration_us", "average duration"
         if errors:

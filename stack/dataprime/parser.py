@@ -98,6 +98,7 @@ _CREATE_OPTIONS = {
     ("keypath", "exists"): ("fail", "skip", "overwrite"),
     ("keypath", "missing"): ("fail", "skip", "create"),
     ("datatype", "change"): ("fail", "skip", "overwrite"),
+    ("datatype", "changed"): ("fail", "skip", "overwrite"),  # spelling in the glossary
 }
 JOIN_KINDS = ("left", "inner", "full", "cross")
 CAST_TYPES = ("string", "number", "num", "bool", "boolean", "timestamp", "interval", "regexp")
@@ -245,8 +246,9 @@ class _ToAst(Transformer):
     def agg_kw(self, tok):
         return tok
 
-    def groupby(self, kw, keys, _aggkw, aggs):
-        return n.GroupBy(keys, aggs or (), _pos(kw))
+    def groupby(self, kw, keys, *rest):
+        aggs = next((r for r in rest if isinstance(r, tuple)), ())
+        return n.GroupBy(keys, aggs, _pos(kw))
 
     def aggregate(self, kw, aggs):
         return n.Aggregate(aggs, _pos(kw))
@@ -805,6 +807,8 @@ def _friendly(err: UnexpectedInput, text: str) -> QueryError:
             line,
             col,
         )
+    if misspelt := _misspelt_clause(text, offset, prev):
+        return misspelt
     expected = _narrow(expected, text, offset)
     if tok.type == "RPAR":
         if _unclosed_paren(text, offset) is None:
@@ -818,6 +822,23 @@ def _friendly(err: UnexpectedInput, text: str) -> QueryError:
     return QueryError(
         f"unexpected `{shown}`: expected {_describe_expected(expected)}{hint}", line, col
     )
+
+
+def _misspelt_clause(text: str, offset: int, prev: str) -> QueryError | None:
+    """`groupby x agregate count()`: the typo parses as a field, the error comes one word
+    later; point at the typo itself when it is close to a clause word of this command."""
+    if not prev.isidentifier():
+        return None
+    clauses = [
+        _kw_text(k) for k in _COMMAND_CLAUSES.get(_current_command(text, offset), set())
+        if k in _KEYWORD_TERMS
+    ]
+    close = difflib.get_close_matches(prev.lower(), clauses, n=1, cutoff=0.75)
+    if not close or prev.lower() in clauses:
+        return None
+    start = text.rfind(prev, 0, offset)
+    line, col = _line_col(text, start)
+    return QueryError(f"unexpected `{prev}`: did you mean `{close[0]}`?", line, col)
 
 
 _COMMENTS = re.compile(r"'(?:[^'\\\n]|\\.)*'|(?://|#)[^\n]*|/\*(?:[^*]|\*(?!/))*\*/")

@@ -127,8 +127,12 @@ class _Checker:
             self.error(
                 f"`{c.name}` has no method form: write `{c.name}(...)`", c.pos
             )
-        if c.names and any(c.names):
-            self.error(f"`{c.name}` takes positional arguments, not `name=value`", c.pos)
+        known = {p.name for p in fn.params}
+        for name in c.names:
+            if name is not None and name not in known:
+                self.error(
+                    f"`{c.name}` has no parameter `{name}` (`{fn.signature()}`)", c.pos
+                )
         lo, hi = fn.min_args, fn.max_args
         got = len(c.args)
         if not lo <= got <= hi:
@@ -268,8 +272,8 @@ class _Checker:
                     self.positive_int(c.keep, "keep", c.keep_pos)
             case n.Top():
                 self.positive_int(c.n, "bottom" if c.bottom else "top", c.n_pos)
-                for item in c.items:
-                    self.expr(item.expr, allow_agg=False)
+                for item in c.items:  # the grouping variation may aggregate here too
+                    self.expr(item.expr, allow_agg=True)
                 self.expr(c.by.expr, allow_agg=True)
 
 

@@ -45,7 +45,7 @@ def test_corpus_covers_every_intent() -> None:
 def test_p95_latency_example() -> None:
     g = generate("p95 latency of checkout in the last hour")
     assert g.intent == "latency_percentile"
-    assert "percentile($m.duration, 0.95)" in g.query
+    assert "percentile(0.95, $m.duration)" in g.query
     assert "'checkout'" in g.query
     assert "now() - 1h" in g.query
     assert g.confidence >= 0.8
