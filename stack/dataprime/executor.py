@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import statistics
 import re
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -220,13 +220,17 @@ _SCALARS: dict[str, Callable[..., Any]] = {
     "firstNonNull": lambda *a: next((x for x in a if x is not None), None),
     "ltrim": _str_fn(str.lstrip),
     "rtrim": _str_fn(str.rstrip),
-    "substr": _nullsafe(lambda s, start, ln=None: str(s)[int(start) :][: None if ln is None else int(ln)]),
+    "substr": _nullsafe(
+        lambda s, start, ln=None: str(s)[int(start) :][: None if ln is None else int(ln)]
+    ),
     "indexOf": _str_fn(lambda s, sub: s.find(sub)),
     "sqrt": _nullsafe(math.sqrt),
     "power": _nullsafe(lambda a, b: a**b),
     "arrayContains": lambda arr, x: arr is not None and any(_eq(v, x) for v in arr),
     "arrayLength": _nullsafe(len),
-    "ipInSubnet": _nullsafe(lambda ip, net: ipaddress.ip_address(ip) in ipaddress.ip_network(net, strict=False)),
+    "ipInSubnet": _nullsafe(
+        lambda ip, net: ipaddress.ip_address(ip) in ipaddress.ip_network(net, strict=False)
+    ),
 }
 
 

@@ -309,7 +309,7 @@ class _ToAst(Transformer):
         )
 
     def dedupeby(self, kw, *rest):
-        keep_kw, num = rest[-2], rest[-1]
+        num = rest[-1]
         exprs = tuple(_no_tokens(rest[:-2]))
         if num is None:
             return n.DedupeBy(exprs, 1.0, None, _pos(kw), _pos(kw))
@@ -716,9 +716,9 @@ def _describe_expected(expected: set[str]) -> str:
     elif expected == {"NUMBER"}:
         parts.append("a number")
     for kw in sorted(expected & _KEYWORD_TERMS, key=_kw_text):
-        if kw not in ("TRUE", "FALSE", "NULL", "CASE", "IN"):
+        if kw not in ("TRUE", "FALSE", "NULL", "CASE"):
             parts.append(f"`{_kw_text(kw)}`")
-    ops = expected & (_OPERATORS - {"DOT", "LSQB", "COLON"})
+    ops = expected & (_OPERATORS - {"DOT", "LSQB", "COLON", "IN"})
     if ops and "IDENT" not in expected:
         parts.append("an operator")
     for term in ("ARROW", "RPAR", "RSQB", "RBRACE", "COMMA", "PIPE", "STRING", "$END"):
@@ -800,6 +800,8 @@ def _friendly(err: UnexpectedInput, text: str) -> QueryError:
         return QueryError(f"`{prev}` needs a positive number", line, col)
     if tok.type == "ASSIGN":
         return QueryError("unexpected `=`: use `==` to compare", line, col)
+    if tok.type == "SLASH" and "REGEX" in expected:
+        return QueryError("unterminated /regex/ literal", line, col)
     if tok.type == "TILDE" and prev in ("filter", "f", "where", "block", "(", "&&", "||", "!"):
         return QueryError(
             "`~` compares a field with text: write `$d.field ~ 'text'`, or `$d ~~ 'text'` to "
@@ -851,6 +853,11 @@ def _strip_comments(text: str) -> str:
 # -------------------------------------------------------------------- public
 
 
+# U+FFFD is what a lenient decoder leaves for bad bytes; lone surrogates are what
+# `surrogateescape` leaves. Neither is text a user typed.
+_NOT_UTF8 = re.compile("[\ufffd\ud800-\udfff]")
+
+
 def precheck(text: str) -> QueryError | None:
     """Input limits checked before parsing (size, NUL and control bytes, nesting)."""
     if len(text) > MAX_QUERY_CHARS:
@@ -858,9 +865,10 @@ def precheck(text: str) -> QueryError | None:
     if "\x00" in text:
         line, col = _line_col(text, text.index("\x00"))
         return QueryError("the query contains a NUL byte", line, col)
-    if "\ufffd" in text:
-        line, col = _line_col(text, text.index("\ufffd"))
-        return QueryError("the query is not valid UTF-8 (replacement character found)", line, col)
+    bad = _NOT_UTF8.search(text)
+    if bad is not None:
+        line, col = _line_col(text, bad.start())
+        return QueryError("the query is not valid UTF-8", line, col)
     return nesting_error(text)
 
 
@@ -882,6 +890,21 @@ def _parse_cached(text: str) -> n.Query | QueryError:
         return _friendly(exc, text)
     except RecursionError:
         return QueryError("the query is nested too deeply", 1, 1)
+
+
+def parse_expression(text: str) -> n.Expr:
+    """Parse one expression (no pipeline); raises ``QueryError``."""
+    early = precheck(text)
+    if early is not None:
+        raise early
+    try:
+        return _LARK.parse(text, start="expr")
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, QueryError):
+            raise exc.orig_exc from None
+        raise
+    except UnexpectedInput as exc:
+        raise _friendly(exc, text) from None
 
 
 def parse(text: str) -> n.Query:

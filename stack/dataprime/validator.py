@@ -104,7 +104,8 @@ class _Checker:
         if isinstance(e, n.Array):
             return any([self.expr(i, allow_agg, inside_agg) for i in e.items])
         if isinstance(e, n.Template):
-            return any([self.expr(p, allow_agg, inside_agg) for p in e.parts if not isinstance(p, str)])
+            exprs = [p for p in e.parts if not isinstance(p, str)]
+            return any([self.expr(p, allow_agg, inside_agg) for p in exprs])  # type: ignore[arg-type]
         if isinstance(e, n.TimestampOf):
             return self.expr(e.expr, allow_agg, inside_agg)
         if isinstance(e, n.Case):
@@ -167,10 +168,6 @@ class _Checker:
             self.error(f"aggregation `{c.name}()` is only allowed in {_AGG_CONTEXT}", c.pos)
         if c.name == "percentile":
             self.percentile(c)
-        elif c.name == "roundTime" and got == 2 and not _is_duration(c.args[1]):
-            self.error("`roundTime` needs a duration such as `1m` or `1h`", expr_pos(c.args[1]))
-        elif c.name == "ago" and got == 1 and not _is_duration(c.args[0]):
-            self.error("`ago` needs a duration such as `15m` or `1h`", expr_pos(c.args[0]))
         for a in c.args:
             self.expr(a, allow_agg, inside_agg or is_agg)
         return True if is_agg else any(_has_agg(a) for a in c.args)
@@ -350,6 +347,12 @@ def _validate_cached(query: str) -> tuple[tuple[Issue, ...], tuple[Issue, ...], 
 
 def validate(query: str) -> ValidationResult:
     """Validate a DataPrime query. Never raises for bad input."""
+    if isinstance(query, bytes | bytearray):
+        try:
+            bytes(query).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            issue = Issue(f"the query is not valid UTF-8 (byte {exc.start})", 1, exc.start + 1)
+            return ValidationResult(False, [issue], [], None)
     if not isinstance(query, str):
         return ValidationResult(False, [Issue("the query must be a string", 1, 1)], [], None)
     try:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from stack.common.problems import Problem
 from stack.common.service import Service
 from stack.common.settings import ServiceName
-from stack.dataprime import QueryError, execute
+from stack.dataprime import NotExecuted, QueryError, execute
 
 service = Service(ServiceName.PROCESSING)
 app = service.app
@@ -32,6 +32,12 @@ class ExecuteRequest(BaseModel):
 async def execute_query(body: ExecuteRequest) -> dict[str, Any]:
     try:
         result = execute(body.query, preview=body.preview)
+    except NotExecuted as exc:
+        # Valid DataPrime the local engine does not run: an answer of its own kind, not an
+        # error (the worker stores it as done; the UI shows it as a note).
+        trace.get_current_span().set_attribute("dataprime.not_executed", exc.construct)
+        return {**exc.to_dict(), "columns": [], "rows": [], "rows_scanned": 0,
+                "rows_matched": 0, "elapsed_ms": 0.0}
     except QueryError as exc:
         raise Problem(422, str(exc), slug="query-error", service=service.name.value) from exc
     span = trace.get_current_span()

@@ -6,9 +6,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from stack.common.problems import Problem
 from stack.common.service import Service
 from stack.common.settings import ServiceName
 from stack.dataprime import validate
+from stack.dataprime.parser import precheck
 
 service = Service(ServiceName.VALIDATION)
 app = service.app
@@ -19,5 +21,19 @@ class ValidateRequest(BaseModel):
 
 
 @app.post("/validate")
-async def validate_query(body: ValidateRequest) -> dict[str, Any]:
+def validate_query(body: ValidateRequest) -> dict[str, Any]:
+    # A plain `def`: parsing is CPU work, so it runs in the threadpool and the event loop keeps
+    # answering other requests (health checks included) meanwhile.
+    refused = precheck(body.query)
+    if refused is not None:
+        # Input the language cannot hold (NUL bytes, nesting past the limit, invalid UTF-8):
+        # a 422 naming the field and the reason, refused before the parser runs.
+        raise Problem(
+            422,
+            f"query: {refused.message}",
+            service=service.name.value,
+            errors=[{"field": "query", "reason": refused.message, "line": refused.line,
+                     "column": refused.column}],
+            slug="query-refused",
+        )
     return validate(body.query).to_dict()

@@ -347,6 +347,13 @@ async function poll(attempt) {
 
 function renderResult(result) {
   const r = result || { columns: [], rows: [] };
+  if (r.kind === "not_executed") {
+    // Valid DataPrime the local engine does not run: say so plainly; it is not an error.
+    show($("result-wrap"), false);
+    $("result-note").textContent =
+      `${r.message} (line ${r.line}, column ${r.column}). Run it in Coralogix Explore to see rows.`;
+    return;
+  }
   const table = $("result-table");
   const cols = r.columns && r.columns.length ? r.columns : Object.keys((r.rows || [])[0] || {});
   const rows = (r.rows || []).slice(0, 50);
