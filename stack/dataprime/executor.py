@@ -246,6 +246,8 @@ def _severity_rank(v: Any) -> Any:
     """Severity as its documented order (1 debug .. 6 critical), names case-insensitive."""
     if isinstance(v, str):
         return _SEVERITY_RANK.get(v.upper(), v)
+    if isinstance(v, list):
+        return [_severity_rank(x) for x in v]
     return v
 
 
@@ -818,6 +820,8 @@ def compile_query(query: str) -> Plan:
     if not isinstance(query, str):
         raise QueryError("the query must be a string", 1, 1)
     plan = _compile_plan(query)
+    if isinstance(plan, NotExecuted):
+        raise NotExecuted(plan.construct, plan.line, plan.column)
     if isinstance(plan, QueryError):
         raise QueryError(plan.message, plan.line, plan.column)
     return plan

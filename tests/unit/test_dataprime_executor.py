@@ -43,10 +43,11 @@ def test_default_source_is_logs() -> None:
 
 
 def test_groupby_count_sums_to_filtered_total() -> None:
-    total = execute("source spans | filter $d.tags['http.response.status_code'] >= 500 | count into n").rows[0]["n"]
-    assert total == sum(1 for r in ds.spans() if r["$d.tags['http.response.status_code']"] >= 500)
+    status = "$d.tags['http.response.status_code']"
+    total = execute(f"source spans | filter {status} >= 500 | count into n").rows[0]["n"]
+    assert total == sum(1 for r in ds.spans() if r[status] >= 500)
     grouped = execute(
-        "source spans | filter $d.tags['http.response.status_code'] >= 500 | groupby $l.serviceName aggregate count() as n",
+        f"source spans | filter {status} >= 500 | groupby $l.serviceName aggregate count() as n",
         preview=100,
     )
     assert sum(row["n"] for row in grouped.rows) == total
@@ -100,7 +101,8 @@ def test_aggregations() -> None:
     r = execute(
         "source spans | filter $l.serviceName == 'cart' | aggregate avg($m.duration) as a,"
         " min($m.duration) as lo, max($m.duration) as hi, sum($m.duration) as s,"
-        " count_if($d.tags['otel.status_code'] == 'ERROR') as e, distinct_count($l.operationName) as ops"
+        " count_if($d.tags['otel.status_code'] == 'ERROR') as e,"
+        " distinct_count($l.operationName) as ops"
     ).rows[0]
     assert r["a"] == pytest.approx(sum(d) / len(d))
     assert (r["lo"], r["hi"], r["s"]) == (min(d), max(d), sum(d))

@@ -57,10 +57,19 @@ def test_p95_latency_example() -> None:
         (
             "errors from checkout in the last hour by status code",
             "error_search",
-            ["source spans", "'checkout'", "now() - 1h", "groupby $d.tags['http.response.status_code']"],
+            [
+                "source spans",
+                "'checkout'",
+                "now() - 1h",
+                "groupby $d.tags['http.response.status_code']",
+            ],
         ),
         ("top 5 slowest operations", "top_n", ["top 5 $l.operationName by avg($m.duration)"]),
-        ("top 10 services by errors", "top_n", ["$d.tags['http.response.status_code'] >= 500", "top 10 $l.serviceName"]),
+        (
+            "top 10 services by errors",
+            "top_n",
+            ["$d.tags['http.response.status_code'] >= 500", "top 10 $l.serviceName"],
+        ),
         ("logs containing 'timeout'", "free_text", ["source logs", "$d.message ~ 'timeout'"]),
         (
             "spans for payment-service POST /charge",
@@ -72,7 +81,11 @@ def test_p95_latency_example() -> None:
         ("count by status code", "count_by", ["countby $d.tags['http.response.status_code']"]),
         ("10 slowest traces in the last 15 minutes", "slowest_traces", ["now() - 15m", "limit 10"]),
         ("error rate per service today", "error_rate", ["count_if(", "roundTime(now(), 1d)"]),
-        ("list distinct operations of payment", "distinct_values", ["groupby $l.operationName as value", "orderby value"]),
+        (
+            "list distinct operations of payment",
+            "distinct_values",
+            ["groupby $l.operationName as value", "orderby value"],
+        ),
         ("errors in the last 7 days", "error_search", ["now() - 7d"]),
         ("errors from cart in the past 2 hours", "error_search", ["now() - 2h", "'cart'"]),
         ("errors yesterday", "error_search", ["roundTime(now(), 1d) - 1d"]),
