@@ -353,11 +353,27 @@ class _ToAst(Transformer):
         return n.Named(expr, target)
 
     def target(self, side, root, *accessors):
-        pos = _pos(root)
+        base = self._path_token(side, root)
+        return n.Path(base.scope, (*base.parts, *accessors), base.bare, base.pos, base.side)
+
+    def _path_token(self, side, tok):
         sd = side.value[:-2] if side is not None else None
-        if root.type == "VARIABLE":
-            return n.Path(_scope(root), tuple(accessors), False, pos, sd)
-        return n.Path("d", (root.value, *accessors), True, pos, sd)
+        head, *rest = tok.value.split(".")
+        if head.startswith("$"):
+            scope_tok = Token("VARIABLE", head, line=tok.line, column=tok.column)
+            return n.Path(_scope(scope_tok), tuple(rest), False, _pos(tok), sd)
+        return n.Path("d", (head, *rest), True, _pos(tok), sd)
+
+    def path(self, side, tok):
+        return self._path_token(side, tok)
+
+    def path_call(self, tok, _lpar, args, _rpar):
+        recv_text, _, name = tok.value.rpartition(".")
+        column = (tok.column or 1) + len(recv_text) + 1
+        recv = self._path_token(None, Token("PATH", recv_text, line=tok.line, column=tok.column))
+        args, names = _split_args(args)
+        names = (None, *names) if names else ()
+        return n.Call(name, (recv, *args), True, n.Pos(tok.line or 1, column), names)
 
     def accessor(self, *items):
         tok = items[1] if len(items) > 1 else items[0]
@@ -709,7 +725,7 @@ def _describe_expected(expected: set[str]) -> str:
     parts: list[str] = []
     if expected >= {"FILTER", "SOURCE"}:
         return "a command such as `filter`, `groupby` or `limit`"
-    if expected <= {"IDENT", "VARIABLE", "SIDE"}:
+    if expected <= {"IDENT", "VARIABLE", "SIDE", "PATH"}:
         parts.append("a field name such as `total` or `$d.total`")
     elif "IDENT" in expected or "VARIABLE" in expected:
         parts.append("an expression")
@@ -789,7 +805,7 @@ def _friendly(err: UnexpectedInput, text: str) -> QueryError:
     offset = _offset(text, line, col)
     prev = _prev_token(text, offset)
     if command_position:
-        if tok.type in ("IDENT", "VARIABLE", "DATASET") or value.isidentifier():
+        if tok.type in ("IDENT", "VARIABLE", "DATASET", "PATH") or value.isidentifier():
             word = _shown(text, offset, value)
             return QueryError(
                 f"unknown command `{word}`" + _did_you_mean(word, COMMAND_NAMES), line, col
@@ -817,10 +833,10 @@ def _friendly(err: UnexpectedInput, text: str) -> QueryError:
             return QueryError("unexpected `)`: there is no matching `(`", line, col)
         return QueryError(f"unexpected `)`: expected {_describe_expected(expected)}", line, col)
     hint = ""
-    if tok.type in ("IDENT", "DATASET"):
+    if tok.type in ("IDENT", "DATASET", "PATH"):
         keywords = [_kw_text(k) for k in expected & _KEYWORD_TERMS]
         hint = _did_you_mean(value, keywords)
-    shown = _shown(text, offset, value) if tok.type in ("VARIABLE", "IDENT") else value
+    shown = _shown(text, offset, value) if tok.type in ("VARIABLE", "IDENT", "PATH") else value
     return QueryError(
         f"unexpected `{shown}`: expected {_describe_expected(expected)}{hint}", line, col
     )
