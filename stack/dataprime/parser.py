@@ -227,6 +227,9 @@ class _ToAst(Transformer):
     """Builds nodes.* objects while LALR reduces (embedded in the parser)."""
 
     # ---- commands
+    def unknown_command(self, tok):
+        raise _unknown_command(tok.value, tok.line or 1, tok.column or 1)
+
     def query(self, *items):
         return n.Query(tuple(_no_tokens(items)))
 
@@ -556,7 +559,9 @@ _LARK = Lark(
 # ------------------------------------------------------------- error mapping
 
 _KEYWORD_TERMS = {
-    t.name for t in _LARK.terminals if t.priority == 3 and t.pattern.type == "re"
+    t.name
+    for t in _LARK.terminals
+    if t.pattern.type == "str" and t.pattern.value.isidentifier()
 }
 _COMMAND_START = frozenset(
     _LARK.parser.parser.parser.parse_table.states[
@@ -576,8 +581,7 @@ _PUNCT = {
 
 
 def _kw_text(term: str) -> str:
-    pattern = next(t.pattern.value for t in _LARK.terminals if t.name == term)
-    return pattern.replace("\\b", "").split("(?:")[0]
+    return next(t.pattern.value for t in _LARK.terminals if t.name == term)
 
 
 def keyword_classes() -> dict[str, list[str]]:
@@ -585,8 +589,7 @@ def keyword_classes() -> dict[str, list[str]]:
     commands = sorted({_kw_text(t) for t in _COMMAND_START if t in _KEYWORD_TERMS})
     literals = ["false", "null", "true"]
     clauses = sorted({_kw_text(t) for t in _KEYWORD_TERMS} - set(commands) - set(literals))
-    clauses += ["case_contains", "case_equals", "case_greaterthan", "case_lessthan"]
-    return {"command": commands, "keyword": sorted(clauses), "literal": literals}
+    return {"command": commands, "keyword": clauses, "literal": literals}
 
 
 _PREV_TOKEN = re.compile(
@@ -732,7 +735,7 @@ def _describe_expected(expected: set[str]) -> str:
     elif expected == {"NUMBER"}:
         parts.append("a number")
     for kw in sorted(expected & _KEYWORD_TERMS, key=_kw_text):
-        if kw not in ("TRUE", "FALSE", "NULL", "CASE"):
+        if kw not in ("TRUE", "FALSE", "NULL") and not kw.startswith("CASE"):
             parts.append(f"`{_kw_text(kw)}`")
     ops = expected & (_OPERATORS - {"DOT", "LSQB", "COLON", "IN"})
     if ops and "IDENT" not in expected:
@@ -745,6 +748,10 @@ def _describe_expected(expected: set[str]) -> str:
     if len(parts) == 1:
         return parts[0]
     return ", ".join(parts[:-1]) + " or " + parts[-1]
+
+
+def _unknown_command(word: str, line: int, column: int) -> QueryError:
+    return QueryError(f"unknown command `{word}`" + _did_you_mean(word, COMMAND_NAMES), line, column)
 
 
 def _did_you_mean(word: str, candidates: list[str] | tuple[str, ...]) -> str:
@@ -776,7 +783,10 @@ def _friendly(err: UnexpectedInput, text: str) -> QueryError:
     assert isinstance(err, UnexpectedToken)
     tok = err.token
     expected = set(err.expected)
-    command_position = expected >= {"FILTER", "SOURCE"}
+    end = len(text.rstrip()) if tok.type == "$END" else _offset(text, tok.line or 1, tok.column or 1)
+    command_position = _at_command_start(text, end)
+    if command_position:
+        expected |= {"FILTER", "SOURCE"}
     if tok.type == "$END":
         line, col = _eof_pos(text)
         offset = len(text.rstrip())
@@ -804,6 +814,8 @@ def _friendly(err: UnexpectedInput, text: str) -> QueryError:
     value = str(tok.value)
     offset = _offset(text, line, col)
     prev = _prev_token(text, offset)
+    if bad := _bad_command_word(text, offset):
+        return bad
     if command_position:
         if tok.type in ("IDENT", "VARIABLE", "DATASET", "PATH") or value.isidentifier():
             word = _shown(text, offset, value)
@@ -840,6 +852,31 @@ def _friendly(err: UnexpectedInput, text: str) -> QueryError:
     return QueryError(
         f"unexpected `{shown}`: expected {_describe_expected(expected)}{hint}", line, col
     )
+
+
+def _at_command_start(text: str, offset: int) -> bool:
+    """Nothing but blanks and comments between the last top-level `|` (or the start) and offset."""
+    start = 0
+    for m in _SEGMENT_SPLIT.finditer(text[:offset]):
+        if m.group() == "|":
+            start = m.end()
+    return not _strip_comments(text[start:offset]).strip()
+
+
+def _bad_command_word(text: str, offset: int) -> QueryError | None:
+    """The segment starts with a word that is no command (`fliter $d.x`): the parser only
+    notices one token later, so name the word itself."""
+    start = 0
+    for m in _SEGMENT_SPLIT.finditer(text[:offset]):
+        if m.group() == "|":
+            start = m.end()
+    m = re.match(r"\s*(?:(?://|#)[^\n]*\n\s*)*([A-Za-z_][\w.]*)", text[start:offset])
+    if m is None or m.group(1) in COMMAND_NAMES or m.group(1) in ("order", "sort"):
+        return None
+    if m.end(1) + start > offset:
+        return None
+    line, col = _line_col(text, start + m.start(1))
+    return _unknown_command(m.group(1), line, col)
 
 
 def _misspelt_clause(text: str, offset: int, prev: str) -> QueryError | None:

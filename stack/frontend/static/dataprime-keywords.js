@@ -63,6 +63,7 @@ export const KEYWORD_CLASSES = {
     "case_contains",
     "case_equals",
     "case_greaterthan",
+    "case_greatherthan",
     "case_lessthan",
     "datatypes",
     "desc",
