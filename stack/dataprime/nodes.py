@@ -42,7 +42,7 @@ class Path:
     side: str | None = None  # `left=>` / `right=>` inside a join condition
 
     @property
-    def key(self) -> str:
+    def key(self) -> str:  # noqa: D401 - built on demand; hot paths compare scope/parts
         """Canonical storage key used by the executor's flat records.
 
         `$d.tags['region']` and `$d.tags.region` are the same key; `$d.tags['http.route']`

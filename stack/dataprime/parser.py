@@ -125,17 +125,21 @@ def _pos(tok: Token) -> n.Pos:
 
 
 def _scope(tok: Token) -> str:
-    name = tok.value[1:]
-    if name not in SCOPES:
-        close = difflib.get_close_matches(name, list(SCOPES), n=1, cutoff=0.5)
-        hint = f"; did you mean `${close[0]}`?" if close else ""
-        raise QueryError(
-            f"unknown keypath prefix `{tok.value}`: use `$d` (data), `$l` (labels) or `$m` "
-            f"(metadata){hint}",
-            tok.line or 1,
-            tok.column or 1,
-        )
-    return SCOPES[name]
+    return _scope_of(tok.value, tok.line or 1, tok.column or 1)
+
+
+def _scope_of(head: str, line: int, column: int) -> str:
+    scope = SCOPES.get(head[1:])
+    if scope is not None:
+        return scope
+    close = difflib.get_close_matches(head[1:], list(SCOPES), n=1, cutoff=0.5)
+    hint = f"; did you mean `${close[0]}`?" if close else ""
+    raise QueryError(
+        f"unknown keypath prefix `{head}`: use `$d` (data), `$l` (labels) or `$m` "
+        f"(metadata){hint}",
+        line,
+        column,
+    )
 
 
 def _path_from_text(text: str, pos: n.Pos) -> n.Path:
@@ -187,7 +191,7 @@ def _severity_enum(e: object) -> object:
 
 
 def _is_severity(e: object) -> bool:
-    return isinstance(e, n.Path) and e.key == "$m.severity"
+    return type(e) is n.Path and e.scope == "m" and e.parts == ("severity",)
 
 
 def _part(item: object) -> tuple[object, ...]:
@@ -233,7 +237,7 @@ class _ToAst(Transformer):
     def query(self, *items):
         return n.Query(tuple(_no_tokens(items)))
 
-    def source(self, kw, name, rng):
+    def source(self, kw, name, rng=None):
         kind, args = rng if rng else (None, ())
         return n.Source(name.value, _pos(kw), _pos(name), kind, args)
 
@@ -256,16 +260,18 @@ class _ToAst(Transformer):
     def aggregate(self, kw, aggs):
         return n.Aggregate(aggs, _pos(kw))
 
-    def count(self, kw, _into, target):
-        return n.Count(target, _pos(kw))
+    def count(self, kw, *rest):
+        return n.Count(rest[-1] if rest else None, _pos(kw))
 
-    def countby(self, kw, expr, _as, key_alias, _into, target):
-        return n.CountBy(expr, target, _pos(kw), key_alias)
+    def countby(self, kw, expr, *rest):
+        clauses = dict(zip(rest[::2], rest[1::2], strict=True))
+        by_type = {k.type: v for k, v in clauses.items()}
+        return n.CountBy(expr, by_type.get("INTO"), _pos(kw), by_type.get("AS"))
 
     def orderby(self, kw, *items):
         return n.OrderBy(tuple(_no_tokens(items)), _pos(kw))
 
-    def order_item(self, expr, direction):
+    def order_item(self, expr, direction=None):
         return (expr, direction is not None and direction.type == "DESC")
 
     def limit(self, kw, num):
@@ -312,8 +318,9 @@ class _ToAst(Transformer):
         )
 
     def dedupeby(self, kw, *rest):
-        num = rest[-1]
-        exprs = tuple(_no_tokens(rest[:-2]))
+        has_keep = len(rest) >= 2 and isinstance(rest[-2], Token) and rest[-2].type == "KEEP"
+        num = rest[-1] if has_keep else None
+        exprs = tuple(_no_tokens(rest[:-2] if has_keep else rest))
         if num is None:
             return n.DedupeBy(exprs, 1.0, None, _pos(kw), _pos(kw))
         return n.DedupeBy(exprs, float(num.value), num.value, _pos(kw), _pos(num))
@@ -343,8 +350,8 @@ class _ToAst(Transformer):
             parts.extend(_part(r))
         return _Parts(parts)
 
-    def extractor(self, name, _l, args, _r):
-        return self.call(name, _l, args, _r)
+    def extractor(self, name, _l, *rest):
+        return self.call(name, _l, *rest)
 
     def typed(self, target, _colon, type_):
         return n.Cast(target, type_.value, _pos(type_))
@@ -352,28 +359,31 @@ class _ToAst(Transformer):
     def named_list(self, *items):
         return tuple(_no_tokens(items))
 
-    def named(self, expr, _as, target):
-        return n.Named(expr, target)
+    def named(self, expr, *rest):
+        return n.Named(expr, rest[-1] if rest else None)
 
-    def target(self, side, root, *accessors):
+    def target(self, *items):
+        side, root, accessors = _side_split(items)
         base = self._path_token(side, root)
         return n.Path(base.scope, (*base.parts, *accessors), base.bare, base.pos, base.side)
 
     def _path_token(self, side, tok):
         sd = side.value[:-2] if side is not None else None
-        head, *rest = tok.value.split(".")
-        if head.startswith("$"):
-            scope_tok = Token("VARIABLE", head, line=tok.line, column=tok.column)
-            return n.Path(_scope(scope_tok), tuple(rest), False, _pos(tok), sd)
-        return n.Path("d", (head, *rest), True, _pos(tok), sd)
+        parts = tok.value.split(".")
+        pos = n.Pos(tok.line or 1, tok.column or 1)
+        if parts[0][0] == "$":
+            return n.Path(_scope_of(parts[0], pos.line, pos.column), tuple(parts[1:]), False, pos, sd)
+        return n.Path("d", tuple(parts), True, pos, sd)
 
-    def path(self, side, tok):
+    def path(self, *items):
+        side, tok = (None, items[0]) if len(items) == 1 else items
         return self._path_token(side, tok)
 
-    def path_call(self, tok, _lpar, args, _rpar):
+    def path_call(self, tok, _lpar, *rest):
+        args = rest[0] if len(rest) == 2 else None
         recv_text, _, name = tok.value.rpartition(".")
         column = (tok.column or 1) + len(recv_text) + 1
-        recv = self._path_token(None, Token("PATH", recv_text, line=tok.line, column=tok.column))
+        recv = self._path_token(None, Token("PATH", recv_text, line=tok.line, column=tok.column))  # noqa: E501
         args, names = _split_args(args)
         names = (None, *names) if names else ()
         return n.Call(name, (recv, *args), True, n.Pos(tok.line or 1, column), names)
@@ -386,7 +396,7 @@ class _ToAst(Transformer):
 
     # ---- expressions
     def binop(self, left, op, right):
-        if op.value in _COMPARISONS:
+        if op.value in _COMPARISONS and (type(left) is n.Path or type(right) is n.Path):
             if _is_severity(left):
                 right = _severity_enum(right)
             elif _is_severity(right):
@@ -396,11 +406,13 @@ class _ToAst(Transformer):
     def unop(self, op, operand):
         return n.Unary(op.value, operand, _pos(op))
 
-    def var(self, side, tok):
+    def var(self, *items):
+        side, tok = (None, items[0]) if len(items) == 1 else items
         sd = side.value[:-2] if side is not None else None
         return n.Path(_scope(tok), (), False, _pos(tok), sd)
 
-    def ident(self, side, tok):
+    def ident(self, *items):
+        side, tok = (None, items[0]) if len(items) == 1 else items
         sd = side.value[:-2] if side is not None else None
         return n.Path("d", (tok.value,), True, _pos(tok), sd)
 
@@ -415,12 +427,14 @@ class _ToAst(Transformer):
             return n.Path(recv.scope, (*recv.parts, key.value), recv.bare, recv.pos, recv.side)
         return n.Index(recv, key, _pos(_l))
 
-    def method(self, recv, _dot, name, _lpar, args, _rpar):
+    def method(self, recv, _dot, name, _lpar, *rest):
+        args = rest[0] if len(rest) == 2 else None
         args, names = _split_args(args)
         names = (None, *names) if names else ()
         return n.Call(name.value, (recv, *args), True, _pos(name), names)
 
-    def call(self, name, _lpar, args, _rpar):
+    def call(self, name, _lpar, *rest):
+        args = rest[0] if len(rest) == 2 else None
         args, names = _split_args(args)
         return n.Call(name.value, args, False, _pos(name), names)
 
@@ -436,7 +450,8 @@ class _ToAst(Transformer):
     def paren(self, _l, expr, _r):
         return expr
 
-    def array(self, lsqb, args, _r):
+    def array(self, lsqb, *rest):
+        args = rest[0] if len(rest) == 2 else None
         items, names = _split_args(args)
         if names:
             raise QueryError("an array holds values, not `name=value`", lsqb.line, lsqb.column)
@@ -467,7 +482,7 @@ class _ToAst(Transformer):
                 clauses.append((cond, result))
         return n.Case(kw.value, subject, tuple(clauses), default, _pos(kw))
 
-    def case_item(self, cond, _arrow, result):
+    def case_item(self, cond, _arrow=None, result=None):
         return (cond, result)
 
     def string(self, tok):
@@ -507,6 +522,12 @@ class _ToAst(Transformer):
 
     def null(self, tok):
         return n.Lit(None, "null", "null", _pos(tok))
+
+
+def _side_split(items: tuple) -> tuple[Token | None, Token, tuple]:
+    if isinstance(items[0], Token) and items[0].type == "SIDE":
+        return items[0], items[1], items[2:]
+    return None, items[0], items[1:]
 
 
 def _split_args(args: tuple | None) -> tuple[tuple, tuple]:
@@ -551,7 +572,9 @@ _LARK = Lark(
     parser="lalr",
     lexer="contextual",
     transformer=_ToAst(),
-    maybe_placeholders=True,
+    # No placeholders for missing optionals: lark's placeholder-aware child filter costs more
+    # per reduction, and the callbacks above take their optional parts positionally.
+    maybe_placeholders=False,
     propagate_positions=False,
     cache=False,
 )
@@ -638,6 +661,8 @@ def _unclosed_paren(text: str, offset: int) -> tuple[int, int] | None:
 
 def nesting_error(text: str) -> QueryError | None:
     """Refuse brackets nested deeper than MAX_NESTING before any recursive code sees them."""
+    if text.count("(") + text.count("[") + text.count("{") <= MAX_NESTING:
+        return None  # cannot be that deep: skip the scan (the common case, C-speed counts)
     depth = 0
     for m in _STRINGS_AND_BRACKETS.finditer(text):
         ch = m.group()
