@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import difflib
 import re
+import types
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path as FsPath
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import nodes as n
@@ -226,9 +227,13 @@ def _generic(name: str):  # noqa: ANN202 - returns a transformer callback
     return build
 
 
-@v_args(inline=True)
-class _ToAst(Transformer):
-    """Builds nodes.* objects while LALR reduces (embedded in the parser)."""
+class _ToAst:
+    """Builds nodes.* objects while LALR reduces (embedded in the parser).
+
+    Methods take a rule's children as positional arguments; `_callbacks()` adapts them to
+    lark's one-list calling convention with a single lambda each (cheaper than lark's
+    `v_args` wrapper, which costs two extra Python calls on every reduction).
+    """
 
     # ---- commands
     def unknown_command(self, tok):
@@ -565,13 +570,23 @@ def _template(tok: Token) -> n.Template:
     return n.Template(tuple(parts), tok.value, _pos(tok))
 
 
+def _callbacks() -> object:
+    impl = _ToAst()
+    ns = types.SimpleNamespace()
+    for name in dir(_ToAst):
+        if not name.startswith("_"):
+            method = getattr(impl, name)
+            setattr(ns, name, lambda children, _m=method: _m(*children))
+    return ns
+
+
 _GRAMMAR_TEXT = (FsPath(__file__).with_name("grammar.lark")).read_text(encoding="utf-8")
 _LARK = Lark(
     _GRAMMAR_TEXT,
     start=["query", "expr"],
     parser="lalr",
     lexer="contextual",
-    transformer=_ToAst(),
+    transformer=_callbacks(),
     # No placeholders for missing optionals: lark's placeholder-aware child filter costs more
     # per reduction, and the callbacks above take their optional parts positionally.
     maybe_placeholders=False,
