@@ -58,6 +58,7 @@ from stack.common.settings import REPO_ROOT, ServiceName
 from stack.native import launcher
 from stack.native.config import NativeConfig
 from stack.native.supervisor import LaunchError, Supervisor, port_in_use
+from workshop import validation_bench
 from workshop.bench_findings import findings
 
 app = typer.Typer(add_completion=False)
@@ -674,6 +675,10 @@ def run_bench(
     def step(msg: str) -> None:
         progress.update(task, description=msg)
 
+    # 0. DataPrime validation, in-process, before any stack competes for the CPU
+    step("DataPrime validation: corpus, then today's vs before side by side")
+    results["validation"] = validation_bench.measure(rounds=3 if plan.short else 15)
+
     def done() -> None:
         progress.advance(task)
 
@@ -957,6 +962,7 @@ def derive(results: dict[str, Any], plan: Plan) -> None:
             f"{python_idle.get(heaviest, 0):.0f} MiB ({heaviest})",
             bool(python_idle) and max(python_idle.values()) <= t["service_idle_mib"],
         ),
+        *validation_bench.targets(results.get("validation"), _target),
         _target(
             "startup_s",
             "up → all ready (collector built)",
@@ -1122,6 +1128,8 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str], plot_rel: st
             f"| {'✅' if t['ok'] else '❌'} |"
         )
     L += ["", *findings(results, PYTHON_SERVICES)]
+    if "validation" in results:
+        L += validation_bench.markdown(results["validation"])
     L += [
         "## Full flow (ask → poll every 20 ms → done)",
         "",

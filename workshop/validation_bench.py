@@ -112,6 +112,22 @@ def measure(rounds: int = 15) -> dict[str, Any]:
     }
 
 
+def targets(v: dict[str, Any] | None, target: Callable[..., dict[str, Any]]) -> list[Any]:
+    """The issue's goal: no slower per query than before, on the same queries, same run."""
+    if not v:
+        return []
+    g = v["generated_before"]
+    return [
+        target(
+            "validation_vs_before",
+            f"DataPrime validation, today's ÷ before issue 15 ({g['queries']} generated queries)",
+            "median ≤ 1.0",
+            g["median_ratio_new_vs_old"],
+            g["median_ratio_new_vs_old"] <= 1.0,
+        )
+    ]
+
+
 def _rows(g: dict[str, Any]) -> list[str]:
     return [
         "| validator | median (µs) | p99 (µs) | accepted |",

@@ -377,7 +377,8 @@ class _ToAst:
         parts = tok.value.split(".")
         pos = n.Pos(tok.line or 1, tok.column or 1)
         if parts[0][0] == "$":
-            return n.Path(_scope_of(parts[0], pos.line, pos.column), tuple(parts[1:]), False, pos, sd)
+            scope = _scope_of(parts[0], pos.line, pos.column)
+            return n.Path(scope, tuple(parts[1:]), False, pos, sd)
         return n.Path("d", tuple(parts), True, pos, sd)
 
     def path(self, *items):
@@ -791,7 +792,8 @@ def _describe_expected(expected: set[str]) -> str:
 
 
 def _unknown_command(word: str, line: int, column: int) -> QueryError:
-    return QueryError(f"unknown command `{word}`" + _did_you_mean(word, COMMAND_NAMES), line, column)
+    hint = _did_you_mean(word, COMMAND_NAMES)
+    return QueryError(f"unknown command `{word}`{hint}", line, column)
 
 
 def _did_you_mean(word: str, candidates: list[str] | tuple[str, ...]) -> str:
@@ -823,7 +825,10 @@ def _friendly(err: UnexpectedInput, text: str) -> QueryError:
     assert isinstance(err, UnexpectedToken)
     tok = err.token
     expected = set(err.expected)
-    end = len(text.rstrip()) if tok.type == "$END" else _offset(text, tok.line or 1, tok.column or 1)
+    if tok.type == "$END":
+        end = len(text.rstrip())
+    else:
+        end = _offset(text, tok.line or 1, tok.column or 1)
     command_position = _at_command_start(text, end)
     if command_position:
         expected |= {"FILTER", "SOURCE"}
