@@ -12,6 +12,7 @@ an optional argument, a trailing `...` a repeatable one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 REFERENCE = "https://coralogix.com/docs/dataprime/language-reference/functions-reference"
 
@@ -38,13 +39,13 @@ class Function:
     def url(self) -> str:
         return f"{REFERENCE}/{self.category}/{self.name.lower()}/"
 
-    @property
+    @cached_property
     def min_args(self) -> int:
         return sum(1 for p in self.params if not p.optional and not p.variadic) + sum(
             1 for p in self.params if p.variadic and not p.optional
         )
 
-    @property
+    @cached_property
     def max_args(self) -> int:
         return 64 if any(p.variadic for p in self.params) else len(self.params)
 

@@ -48,7 +48,9 @@ class Path:
         `$d.tags['region']` and `$d.tags.region` are the same key; `$d.tags['http.route']`
         keeps its brackets so it never collides with the nested path `$d.tags.http.route`.
         """
-        return "$" + self.scope + "".join(part_text(p) for p in self.parts)
+        return "$" + self.scope + "".join(
+            ["." + p if p.isidentifier() else part_text(p) for p in self.parts]
+        )
 
 
 @dataclass(frozen=True, slots=True)

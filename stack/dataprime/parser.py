@@ -369,7 +369,11 @@ class _ToAst:
 
     def target(self, *items):
         side, root, accessors = _side_split(items)
+        if root.type == "VARIABLE" and not accessors and side is None:
+            return n.Path(_scope(root), (), False, _pos(root), None)
         base = self._path_token(side, root)
+        if not accessors:
+            return base
         return n.Path(base.scope, (*base.parts, *accessors), base.bare, base.pos, base.side)
 
     def _path_token(self, side, tok):

@@ -128,7 +128,7 @@ class _Checker:
             self.error(
                 f"`{c.name}` has no method form: write `{c.name}(...)`", c.pos
             )
-        known = {p.name for p in fn.params}
+        known = {p.name for p in fn.params} if c.names else set()
         for name in c.names:
             if name is not None and name not in known:
                 self.error(
