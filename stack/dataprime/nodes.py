@@ -1,24 +1,30 @@
 """Typed AST for DataPrime.
 
+Not frozen on purpose: a frozen dataclass sets every field through `object.__setattr__`,
+which made building the AST a measurable share of validation time; nothing mutates nodes
+after the parser builds them.
+
 Why our own AST instead of lark trees: the validator, the printer and the executor
-all walk the query; plain frozen dataclasses are faster to walk than lark trees
+all walk the query; plain dataclasses are faster to walk than lark trees
 and decouple the rest of the package from lark.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # ---------------------------------------------------------------- expressions
 
 
-@dataclass(frozen=True, slots=True)
-class Pos:
+class Pos(NamedTuple):
+    """1-based line/column (a tuple: the parser makes one per node, cheaply)."""
+
     line: int
     column: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Lit:
     value: object  # str | float | int | bool | None ; durations are int nanoseconds
     kind: str  # "string" | "number" | "duration" | "bool" | "null"
@@ -33,7 +39,7 @@ def part_text(part: str) -> str:
     return "['" + part.replace("\\", "\\\\").replace("'", "\\'") + "']"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Path:
     scope: str  # "d" | "l" | "m" | "p" (query parameters)
     parts: tuple[str, ...]
@@ -53,7 +59,7 @@ class Path:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Call:
     name: str
     args: tuple[Expr, ...]
@@ -62,7 +68,7 @@ class Call:
     names: tuple[str | None, ...] = ()  # named arguments (`regexp(e=/x/)`); empty if none
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Cast:
     """`expr:type`, e.g. `$d.tags['http.status_code']:number`."""
 
@@ -71,7 +77,7 @@ class Cast:
     pos: Pos = field(compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Index:
     """`expr[i]` / `expr.name` on something that is not a plain keypath (e.g. a call)."""
 
@@ -80,13 +86,13 @@ class Index:
     pos: Pos = field(compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Array:
     items: tuple[Expr, ...]
     pos: Pos = field(compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Template:
     """Backtick string with `{expr}` interpolation; parts are str or Expr."""
 
@@ -95,7 +101,7 @@ class Template:
     pos: Pos = field(compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TimestampOf:
     """`@'2024-01-01T00:00:00Z'`, `@123`, `@(expr)`: a timestamp literal/expression."""
 
@@ -103,7 +109,7 @@ class TimestampOf:
     pos: Pos = field(compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Case:
     kind: str  # "case" | "case_contains" | "case_equals" | "case_greaterthan" | "case_lessthan"
     subject: Expr | None
@@ -112,14 +118,14 @@ class Case:
     pos: Pos = field(compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Unary:
     op: str  # "-" | "!" | "~"
     operand: Expr
     pos: Pos = field(compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Binary:
     op: str
     left: Expr
@@ -130,7 +136,7 @@ class Binary:
 Expr = Lit | Path | Call | Unary | Binary | Cast | Index | Array | Template | TimestampOf | Case
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Named:
     expr: Expr
     alias: Path | None
@@ -139,7 +145,7 @@ class Named:
 # ------------------------------------------------------------------- commands
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Source:
     name: str
     pos: Pos
@@ -148,19 +154,19 @@ class Source:
     range_args: tuple[Expr | None, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Filter:
     expr: Expr
     pos: Pos
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Block:
     expr: Expr
     pos: Pos
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GroupBy:
     keys: tuple[Named, ...]
     aggs: tuple[Named, ...]
@@ -168,19 +174,19 @@ class GroupBy:
     kw: str = "aggregate"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Aggregate:
     aggs: tuple[Named, ...]
     pos: Pos
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Count:
     alias: Path | None
     pos: Pos
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CountBy:
     expr: Expr
     alias: Path | None
@@ -188,13 +194,13 @@ class CountBy:
     key_alias: Path | None = None  # `countby expr as name into count_name`
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OrderBy:
     items: tuple[tuple[Expr, bool], ...]  # (expr, descending)
     pos: Pos
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Limit:
     n: float
     text: str
@@ -202,32 +208,32 @@ class Limit:
     n_pos: Pos
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Choose:
     items: tuple[Named, ...]
     pos: Pos
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Create:
     target: Path
     expr: Expr
     pos: Pos
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Remove:
     targets: tuple[Path, ...]
     pos: Pos
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Distinct:
     exprs: tuple[Expr, ...]
     pos: Pos
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Top:
     n: float
     text: str
@@ -238,7 +244,7 @@ class Top:
     n_pos: Pos
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DedupeBy:
     exprs: tuple[Expr, ...]
     keep: float  # `keep` is optional in DataPrime: 1 when omitted
@@ -247,7 +253,7 @@ class DedupeBy:
     keep_pos: Pos
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Generic:
     """Any other documented command (extract, join, redact...), kept as its printed parts.
 
@@ -280,6 +286,6 @@ Command = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Query:
     commands: tuple[Command, ...]

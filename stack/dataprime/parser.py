@@ -227,6 +227,12 @@ def _generic(name: str):  # noqa: ANN202 - returns a transformer callback
     return build
 
 
+def _list_callback(fn):  # noqa: ANN001, ANN202
+    """Marks a hot callback written against lark's own convention (one list of children)."""
+    fn.takes_list = True
+    return fn
+
+
 class _ToAst:
     """Builds nodes.* objects while LALR reduces (embedded in the parser).
 
@@ -239,8 +245,9 @@ class _ToAst:
     def unknown_command(self, tok):
         raise _unknown_command(tok.value, tok.line or 1, tok.column or 1)
 
-    def query(self, *items):
-        return n.Query(tuple(_no_tokens(items)))
+    @_list_callback
+    def query(self, items):
+        return n.Query(tuple([i for i in items if type(i) is not Token]))
 
     def source(self, kw, name, rng=None):
         kind, args = rng if rng else (None, ())
@@ -249,8 +256,9 @@ class _ToAst:
     def source_range(self, kw, *rest):
         return kw.value, tuple(r for r in rest if not isinstance(r, Token))
 
-    def filter(self, kw, expr):
-        return n.Filter(expr, _pos(kw))
+    @_list_callback
+    def filter(self, c):
+        return n.Filter(c[1], n.Pos(c[0].line, c[0].column))
 
     def block(self, kw, expr):
         return n.Block(expr, _pos(kw))
@@ -361,11 +369,13 @@ class _ToAst:
     def typed(self, target, _colon, type_):
         return n.Cast(target, type_.value, _pos(type_))
 
-    def named_list(self, *items):
-        return tuple(_no_tokens(items))
+    @_list_callback
+    def named_list(self, items):
+        return tuple(items[::2])  # named, COMMA, named, ...
 
-    def named(self, expr, *rest):
-        return n.Named(expr, rest[-1] if rest else None)
+    @_list_callback
+    def named(self, c):
+        return n.Named(c[0], c[2] if len(c) == 3 else None)
 
     def target(self, *items):
         side, root, accessors = _side_split(items)
@@ -385,9 +395,11 @@ class _ToAst:
             return n.Path(scope, tuple(parts[1:]), False, pos, sd)
         return n.Path("d", tuple(parts), True, pos, sd)
 
-    def path(self, *items):
-        side, tok = (None, items[0]) if len(items) == 1 else items
-        return self._path_token(side, tok)
+    @_list_callback
+    def path(self, items):
+        if len(items) == 1:
+            return self._path_token(None, items[0])
+        return self._path_token(items[0], items[1])
 
     def path_call(self, tok, _lpar, *rest):
         args = rest[0] if len(rest) == 2 else None
@@ -405,13 +417,15 @@ class _ToAst:
         return tok.value
 
     # ---- expressions
-    def binop(self, left, op, right):
+    @_list_callback
+    def binop(self, c):
+        left, op, right = c
         if op.value in _COMPARISONS and (type(left) is n.Path or type(right) is n.Path):
             if _is_severity(left):
                 right = _severity_enum(right)
             elif _is_severity(right):
                 left = _severity_enum(left)
-        return n.Binary(op.value, left, right, _pos(op))
+        return n.Binary(op.value, left, right, n.Pos(op.line, op.column))
 
     def unop(self, op, operand):
         return n.Unary(op.value, operand, _pos(op))
@@ -451,8 +465,9 @@ class _ToAst:
     def cast(self, expr, _colon, type_):
         return n.Cast(expr, type_.value, _pos(type_))
 
-    def args(self, *items):
-        return tuple(_no_tokens(items))
+    @_list_callback
+    def args(self, items):
+        return tuple(items[::2])  # arg, COMMA, arg, ...
 
     def named_arg(self, name, _eq, expr):
         return _NamedArg(name.value, expr)
@@ -495,8 +510,12 @@ class _ToAst:
     def case_item(self, cond, _arrow=None, result=None):
         return (cond, result)
 
-    def string(self, tok):
-        return n.Lit(_unquote(tok.value), "string", tok.value, _pos(tok))
+    @_list_callback
+    def string(self, c):
+        tok = c[0]
+        raw = tok.value
+        value = _unquote(raw) if "\\" in raw else raw[1:-1]
+        return n.Lit(value, "string", raw, n.Pos(tok.line, tok.column))
 
     def regex(self, tok):
         return n.Lit(tok.value[1:-1], "regex", tok.value, _pos(tok))
@@ -516,7 +535,9 @@ class _ToAst:
                 )
         return n.TimestampOf(inner, _pos(at))
 
-    def number(self, tok):
+    @_list_callback
+    def number(self, c):
+        tok = c[0]
         text = tok.value
         value = float(text) if any(c in text for c in ".eE") else int(text)
         return n.Lit(value, "number", text, _pos(tok))
@@ -581,7 +602,10 @@ def _callbacks() -> object:
     for name in dir(_ToAst):
         if not name.startswith("_"):
             method = getattr(impl, name)
-            setattr(ns, name, lambda children, _m=method: _m(*children))
+            if getattr(method, "takes_list", False):
+                setattr(ns, name, method)
+            else:
+                setattr(ns, name, lambda children, _m=method: _m(*children))
     return ns
 
 
