@@ -991,7 +991,7 @@ def precheck(text: str) -> QueryError | None:
     if "\x00" in text:
         line, col = _line_col(text, text.index("\x00"))
         return QueryError("the query contains a NUL byte", line, col)
-    bad = _NOT_UTF8.search(text)
+    bad = None if text.isascii() else _NOT_UTF8.search(text)
     if bad is not None:
         line, col = _line_col(text, bad.start())
         return QueryError("the query is not valid UTF-8", line, col)
