@@ -773,8 +773,62 @@ def _stage(c: n.Command) -> Stage | None:
         case n.DedupeBy():
             return _dedupe_stage(c.exprs, int(c.keep))
         case n.Generic():
-            raise _unsupported(c.name, c.pos)
+            return _generic_stage(c)
     raise _unsupported(type(c).__name__.lower(), c.pos)  # pragma: no cover
+
+
+def _text_arg(raw: str) -> str:
+    from .parser import _unquote
+
+    return _unquote(raw)
+
+
+def _generic_stage(c: n.Generic) -> Stage:
+    """The documented commands the local engine runs beyond the core ones."""
+    p = c.parts
+    if c.name == "find" and len(p) == 4:  # find 'text' in keypath (case-insensitive)
+        needle, key = _text_arg(str(p[1])).lower(), p[3].key  # type: ignore[union-attr]
+        return lambda rows: [
+            r for r in rows if (v := r.get(key)) is not None and needle in str(v).lower()
+        ]
+    if c.name == "wildfind":  # the text anywhere in the record
+        needle = _text_arg(str(p[1])).lower()
+        return lambda rows: [r for r in rows if needle in dataset.search_text(r)]
+    if c.name == "replace" and len(p) == 4:  # replace keypath with expr
+        key, f = p[1].key, compile_expr(p[3])  # type: ignore[union-attr, arg-type]
+        return lambda rows: [{**r, key: f(r)} for r in rows if key in r] + [
+            r for r in rows if key not in r
+        ]
+    if c.name == "move" and len(p) == 4:  # move keypath to keypath (children included)
+        src, dst = p[1].key, p[3].key  # type: ignore[union-attr]
+        return lambda rows: [_moved(r, src, dst) for r in rows]
+    if c.name == "convert":
+        casts = [x for x in p if isinstance(x, n.Cast) and isinstance(x.expr, n.Path)]
+        if len(casts) == sum(1 for x in p if isinstance(x, n.Cast)):
+            pairs = [(x.expr.key, compile_expr(x)) for x in casts]  # type: ignore[union-attr]
+            return lambda rows: [{**r, **{k: f(r) for k, f in pairs if k in r}} for r in rows]
+    if c.name == "roundtime":  # roundtime [ts] to interval [into keypath]
+        rest = list(p[1:])
+        src = rest.pop(0) if rest[0] != "to" else n.Path("m", ("timestamp",), False, c.pos)
+        interval = rest[1]
+        into = rest[3] if len(rest) == 4 else None
+        if isinstance(src, n.Path) and isinstance(interval, n.Lit) and interval.kind == "duration":
+            step, key = int(interval.value), src.key  # type: ignore[arg-type]
+            out = into.key if isinstance(into, n.Path) else key
+            return lambda rows: [{**r, out: _round_time(r.get(key), step)} for r in rows]
+    raise _unsupported(c.name, c.pos)
+
+
+def _moved(row: Row, src: str, dst: str) -> Row:
+    out: Row = {}
+    for k, v in row.items():
+        if k == src:
+            out[dst] = v
+        elif k.startswith(src + ".") or k.startswith(src + "["):
+            out[dst + k[len(src) :]] = v
+        else:
+            out[k] = v
+    return out
 
 
 def _count_alias(pos: n.Pos) -> n.Path:

@@ -116,3 +116,17 @@ def test_processing_service_answers_not_executed_as_a_result() -> None:
     assert rows.status_code == 200 and rows.json()["kind"] == "rows"
     assert len(rows.json()["rows"]) == 2
     assert broken.status_code == 422
+
+
+def test_text_and_reshaping_commands_run_locally() -> None:
+    refused = sum(1 for r in ds.logs() if "connection refused" in r["$d.message"].lower())
+    assert _count("source logs | find 'Connection Refused' in $d.message") == refused
+    assert _count("source logs | wildfind 'connection refused'") == refused
+    moved = execute("source logs | move $d.message to $d.msg | limit 1").rows[0]
+    assert "msg" in moved and "message" not in moved
+    replaced = execute("source logs | replace $d.status_code with 0 | limit 3").rows
+    assert {r["status_code"] for r in replaced} == {0}
+    converted = execute("source logs | convert $d.status_code:string | limit 1").rows[0]
+    assert isinstance(converted["status_code"], str)
+    hourly = execute("source logs | roundtime to 1h into $d.hour | limit 5").rows
+    assert all(r["hour"].endswith(":00:00.000Z") for r in hourly)
