@@ -43,10 +43,34 @@ def _lit_text(e: n.Lit) -> str:
 
 
 def expr_text(e: n.Expr, min_prec: int = 0) -> str:
-    if isinstance(e, n.Lit):
-        return e.text
-    if isinstance(e, n.Path):
-        return path_text(e)
+    # Most frequent node types first: this runs for every node of every validated query.
+    t = type(e)
+    if t is n.Lit:
+        return e.text  # type: ignore[union-attr]
+    if t is n.Path:
+        return path_text(e)  # type: ignore[arg-type]
+    if t is n.Binary:
+        prec = _PREC[e.op]  # type: ignore[union-attr]
+        # comparisons are non-associative; arithmetic/boolean ops are left-associative
+        left_min = prec + 1 if prec == 3 else prec
+        out = f"{expr_text(e.left, left_min)} {e.op} {expr_text(e.right, prec + 1)}"  # type: ignore[union-attr]
+        return f"({out})" if min_prec > prec else out
+    if t is n.Call:
+        if e.method:  # type: ignore[union-attr]
+            recv = e.args[0]  # type: ignore[union-attr]
+            # number/duration receivers need parens: `1h.x` would not lex back
+            wrap = isinstance(recv, n.Lit) and recv.kind in ("number", "duration")
+            recv_txt = f"({recv.text})" if wrap else expr_text(recv, _POSTFIX)  # type: ignore[union-attr]
+            return f"{recv_txt}.{e.name}({_args(e, 1)})"  # type: ignore[union-attr, arg-type]
+        return f"{e.name}({_args(e, 0)})"  # type: ignore[union-attr, arg-type]
+    if t is n.Unary:
+        sep = " " if e.op == "~" else ""  # type: ignore[union-attr]
+        out = f"{e.op}{sep}{expr_text(e.operand, _UNARY)}"  # type: ignore[union-attr]
+        return f"({out})" if min_prec > _UNARY else out
+    return _rare_text(e)
+
+
+def _rare_text(e: n.Expr) -> str:
     if isinstance(e, n.Cast):
         return f"{expr_text(e.expr, _POSTFIX)}:{e.type}"
     if isinstance(e, n.Index):
@@ -64,27 +88,13 @@ def expr_text(e: n.Expr, min_prec: int = 0) -> str:
         if e.default is not None:
             items.append(f"_ -> {expr_text(e.default)}")
         return f"{e.kind} {{ {', '.join(items)} }}"
-    if isinstance(e, n.Call):
-        if e.method:
-            recv = e.args[0]
-            # number/duration receivers need parens: `1h.x` would not lex back
-            wrap = isinstance(recv, n.Lit) and recv.kind in ("number", "duration")
-            recv_txt = f"({recv.text})" if wrap else expr_text(recv, _POSTFIX)
-            return f"{recv_txt}.{e.name}({_args(e, 1)})"
-        return f"{e.name}({_args(e, 0)})"
-    if isinstance(e, n.Unary):
-        sep = " " if e.op == "~" else ""
-        out = f"{e.op}{sep}{expr_text(e.operand, _UNARY)}"
-        return f"({out})" if min_prec > _UNARY else out
-    prec = _PREC[e.op]
-    # comparisons are non-associative; arithmetic/boolean ops are left-associative
-    left_min = prec + 1 if prec == 3 else prec
-    out = f"{expr_text(e.left, left_min)} {e.op} {expr_text(e.right, prec + 1)}"
-    return f"({out})" if min_prec > prec else out
+    raise TypeError(f"unknown expression node {e!r}")  # pragma: no cover
 
 
 def _args(e: n.Call, start: int) -> str:
-    names = e.names or (None,) * len(e.args)
+    if not e.names:
+        return ", ".join([expr_text(a) for a in e.args[start:]])
+    names = e.names
     return ", ".join(
         f"{name}={expr_text(a)}" if name else expr_text(a)
         for a, name in zip(e.args[start:], names[start:], strict=True)

@@ -82,8 +82,11 @@ class _Checker:
     # ---- expressions
     def expr(self, e: n.Expr, allow_agg: bool, inside_agg: bool = False) -> bool:
         """Check e; returns True when e contains an aggregation call."""
-        if isinstance(e, n.Lit | n.Path):
+        t = type(e)
+        if t is n.Lit or t is n.Path:
             return False
+        if t is n.Call:
+            return self.call(e, allow_agg, inside_agg)  # type: ignore[arg-type]
         if isinstance(e, n.Unary):
             return self.expr(e.operand, allow_agg, inside_agg)
         if isinstance(e, n.Binary):
