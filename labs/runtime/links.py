@@ -58,7 +58,7 @@ def ui_host_for(region_or_domain: str, team: str) -> str:
 
 def _ms(t: float) -> int:
     """Seconds (float) or nanoseconds (int > 1e15) → Unix milliseconds."""
-    return int(t / 1e6) if t > 1e15 else int(t * 1000)
+    return round(t / 1e6) if t > 1e15 else round(t * 1000)
 
 
 def explore_link(
