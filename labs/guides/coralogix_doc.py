@@ -63,8 +63,8 @@ def coralogix_page(specs: list[LabSpec]) -> str:
         "- Explore deep links follow Coralogix's documented URL parameters "
         "(https://coralogix.com/docs/user-guides/data_exploration/deep-links/): "
         "`/explore?query=…&queryType=dataprime&dataset=spans&from=<ms>&to=<ms>`. The window is "
-        f"the lab's own traffic window (from the lab state), widened by {WINDOW_MARGIN_MS // 1000} s "
-        "on each side; `from`/`to` are used because a `duration` would override them.",
+        "the lab's own traffic window (from the lab state), widened by "
+        f"{WINDOW_MARGIN_MS // 1000} s on each side; `from`/`to` are used because a `duration` would override them.",
         "- One trace: `source spans | filter $l.traceId == '<id>'` (span keypaths: "
         "https://coralogix.com/docs/dataprime/user-guide/foundations/understanding-spans/).",
         f"- Infrastructure Explorer has no documented deep link: the kit prints *{INFRA_MENU}* "
@@ -75,7 +75,7 @@ def coralogix_page(specs: list[LabSpec]) -> str:
         "question's trace, so it links to exactly that trace).",
         "",
         "## Regions\n",
-        f"Source: Coralogix docs, \"Coralogix domain\" ({DOCS_URL}), read 2026-12-01. Generated "
+        f'Source: Coralogix docs, "Coralogix domain" ({DOCS_URL}), read 2026-12-01. Generated '
         "from `stack/common/coralogix.py`; `tests/labs/test_links.py` checks every region.",
         "",
         region_table_markdown(),

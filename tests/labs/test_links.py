@@ -35,8 +35,9 @@ def test_table_covers_exactly_the_documented_regions() -> None:
 @pytest.mark.parametrize("code", sorted(DOCUMENTED))
 def test_every_region_links_to_its_documented_ui_host(code: str) -> None:
     domain, legacy, host = DOCUMENTED[code]
-    for spelled in filter(None, (code, code.lower(), domain, legacy, f"api.{domain}",
-                                 f"https://ingress.{domain}:443")):
+    for spelled in filter(
+        None, (code, code.lower(), domain, legacy, f"api.{domain}", f"https://ingress.{domain}:443")
+    ):
         env = {"CX_TEAM_NAME": "acme", "CX_DOMAIN": spelled}
         assert links.team_host(env) == f"https://{host}", spelled
         url = links.explore_link("source spans", env=env)
@@ -67,8 +68,11 @@ def test_no_team_host_means_no_link_only_the_hint() -> None:
 
 
 def test_team_url_wins_and_is_reduced_to_its_host() -> None:
-    env = {"CX_TEAM_URL": "https://acme.app.coralogix.us/#/query-new/logs?x=1",
-           "CX_TEAM_NAME": "other", "CX_DOMAIN": "eu2.coralogix.com"}
+    env = {
+        "CX_TEAM_URL": "https://acme.app.coralogix.us/#/query-new/logs?x=1",
+        "CX_TEAM_NAME": "other",
+        "CX_DOMAIN": "eu2.coralogix.com",
+    }
     assert links.team_host(env) == "https://acme.app.coralogix.us"
 
 
@@ -100,9 +104,28 @@ def test_trace_link_filters_one_trace_id() -> None:
 
 def _entity_line(name: str, host_id: str) -> str:
     kv = lambda k, v: {"key": k, "value": {"stringValue": v}}  # noqa: E731
-    return json.dumps({"resourceLogs": [{"resource": {}, "scopeLogs": [{"logRecords": [{
-        "attributes": [kv("otel.entity.type", "host"), kv("host.name", name), kv("host.id", host_id)]
-    }]}]}]})
+    return json.dumps(
+        {
+            "resourceLogs": [
+                {
+                    "resource": {},
+                    "scopeLogs": [
+                        {
+                            "logRecords": [
+                                {
+                                    "attributes": [
+                                        kv("otel.entity.type", "host"),
+                                        kv("host.name", name),
+                                        kv("host.id", host_id),
+                                    ]
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ]
+        }
+    )
 
 
 def test_host_pointer_reads_the_collectors_entity_events(tmp_path: Path) -> None:
