@@ -64,7 +64,8 @@ def coralogix_page(specs: list[LabSpec]) -> str:
         "(https://coralogix.com/docs/user-guides/data_exploration/deep-links/): "
         "`/explore?query=…&queryType=dataprime&dataset=spans&from=<ms>&to=<ms>`. The window is "
         "the lab's own traffic window (from the lab state), widened by "
-        f"{WINDOW_MARGIN_MS // 1000} s on each side; `from`/`to` are used because a `duration` would override them.",
+        f"{WINDOW_MARGIN_MS // 1000} s on each side; `from`/`to` are used because a "
+        "`duration` would override them.",
         "- One trace: `source spans | filter $l.traceId == '<id>'` (span keypaths: "
         "https://coralogix.com/docs/dataprime/user-guide/foundations/understanding-spans/).",
         f"- Infrastructure Explorer has no documented deep link: the kit prints *{INFRA_MENU}* "
