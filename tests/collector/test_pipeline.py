@@ -232,7 +232,8 @@ def assert_span_metric_families(found: dict[tuple[str, str], tuple[Any, Any]]) -
     compact, cdp = found[("compact.calls", "query-service")]
     assert "span.name" not in cdp.attributes and cdp.attributes["span.kind"]
     assert compact.resource["host.name"]
-    assert set(compact.resource) <= {
+    # (sink.* is what the loopback stand-in for Coralogix records about the request)
+    assert {k for k in compact.resource if not k.startswith("sink.")} <= {
         "service.name",
         "k8s.cluster.name",
         "host.name",
@@ -322,7 +323,12 @@ def test_offline_pipeline_writes_all_signals(start_collector, tmp_path: Path, re
 
     spans = poll(spans_arrived, what="spans in traces.jsonl")
     mine = [s for s in spans if s.trace_id == ids["trace"]]
-    assert {s.service for s in mine} == {"api-gateway", "query-service", "validation-service"}
+    assert {s.service for s in mine} == {
+        "api-gateway",
+        "query-service",
+        "validation-service",
+        "storage-service",
+    }
     by_service = {s.service: s for s in mine}
     # resource processor: insert keeps the service's own value, fills the gap otherwise
     assert by_service["api-gateway"].resource["cx.application.name"] == "team-app"
@@ -340,6 +346,7 @@ def test_offline_pipeline_writes_all_signals(start_collector, tmp_path: Path, re
         for n in ("calls", "duration", "compact.calls", "compact.duration")
         for s in by_service
     } | {(n, "storage-service") for n in SPANMETRICS if n.startswith("db")}
+
     def families_arrived():
         found = latest_points(tel, SPANMETRICS)
         return found if want <= set(found) else None
@@ -485,11 +492,23 @@ def test_production_pipeline_through_coralogix_exporter(start_collector, tmp_pat
     assert a["host.name"] == socket.gethostname()
 
     # the span-metric families as Coralogix receives them, filed under the right labels
-    found = latest_points(sink_dir, SPANMETRICS)
+    want = {
+        (n, s) for n in ("calls", "duration", "compact.calls", "compact.duration") for s in spans
+    } | {(n, "storage-service") for n in SPANMETRICS if n.startswith("db")}
+
+    def families_at_sink():
+        found = latest_points(sink_dir, SPANMETRICS)
+        return found if want <= set(found) else None
+
+    found = poll(families_at_sink, what="the four span-metric families at the sink")
     assert_span_metric_families(found)
+    labels = {"api-gateway": ("team-app", "gw")}  # the gateway sets its own cx.* above
     for (name, svc), (m, _dp) in found.items():
-        assert m.resource["cx.subsystem.name"] == svc, (name, m.resource)
-        assert m.resource["cx.application.name"] == "dataprime-workshop", (name, m.resource)
+        app, sub = labels.get(svc, ("dataprime-workshop", svc))
+        assert (m.resource["cx.application.name"], m.resource["cx.subsystem.name"]) == (
+            app,
+            sub,
+        ), (name, m.resource)
 
     # online mode keeps the local copy of every signal (workshop traces, offline checks)
     poll(
