@@ -33,7 +33,7 @@ import requests
 import typer
 from rich.console import Console
 
-from labs.dataprime_client import DataPrimeClient, DataPrimeError, RateLimited
+from labs.dataprime_client import DataPrimeClient, DataPrimeError, RateLimited, RedisRateLimiter
 from stack.common import coralogix as cx
 from stack.native.config import NativeConfig
 
@@ -67,6 +67,43 @@ class Report:
 
     def failed(self) -> list[str]:
         return [n for n, c in self.checks.items() if not c.ok]
+
+
+class OutOfTime(Exception):
+    """The next query slot (30/minute, room-wide) would come after the doctor's deadline."""
+
+
+class DeadlineLimiter:
+    """The room's limiter, but never waiting past the doctor's deadline."""
+
+    def __init__(
+        self,
+        inner: Any,
+        deadline: float,
+        sleep: Callable[[float], None],
+        on_wait: Callable[[float], None],
+    ) -> None:
+        self.inner, self.deadline, self.sleep, self.on_wait = inner, deadline, sleep, on_wait
+
+    def wait_time(self) -> float:
+        return 0.0  # acquire() tells on_wait itself
+
+    def acquire(self) -> float:
+        waited = 0.0
+        while True:
+            if isinstance(self.inner, RedisRateLimiter):
+                delay = self.inner.try_acquire()
+            else:
+                delay = self.inner.wait_time()
+                if delay <= 0:
+                    self.inner.acquire()
+            if delay <= 0:
+                return waited
+            if time.monotonic() + delay > self.deadline:
+                raise OutOfTime(f"the next query slot is {delay:.0f} s away")
+            self.on_wait(delay)
+            self.sleep(delay)
+            waited += delay
 
 
 # ------------------------------------------------------------------------------ sending
@@ -349,16 +386,26 @@ def run_online(
         report.cause = str(exc)
         return report
     client.cache = None  # the doctor wants fresh answers, never a cached "not yet"
-    client.on_wait = lambda d: progress(f"checking… queued behind the room's queries ({d:.0f} s)")
+    deadline = time.monotonic() + timeout
+    client.limiter = DeadlineLimiter(
+        client.limiter,
+        deadline,
+        sleep,
+        lambda d: progress(f"checking… queued behind the room's queries ({d:.0f} s)"),
+    )
 
     pending = _queries(marker, host)
     for name in pending:
         report.checks[name] = Check(name, None, "not seen yet")
-    deadline = time.monotonic() + timeout
-    while pending:
+    out_of_time = False
+    while pending and not out_of_time:
         for name, fn in list(pending.items()):
             try:
                 seen = fn(client, t0)
+            except OutOfTime as exc:
+                progress(f"stopping: {exc}")
+                out_of_time = True
+                break
             except RateLimited as exc:
                 progress(f"rate limited, retrying in {exc.retry_after:.0f} s")
                 continue
@@ -376,7 +423,7 @@ def run_online(
                 progress(f"{name}: visible after {time.time() - t0:.0f} s")
                 del pending[name]
         report.checks.setdefault("query API", Check("query API", True, client.base_url))
-        if not pending or time.monotonic() >= deadline:
+        if out_of_time or not pending or time.monotonic() >= deadline:
             break
         progress(f"waiting for: {', '.join(pending)}")
         sleep(min(poll, max(0.0, deadline - time.monotonic())))
@@ -387,14 +434,14 @@ def run_online(
 
 
 def _api_cause(message: str, client: DataPrimeClient) -> str:
-    if "refused" in message or "HTTP 401" in message or "HTTP 403" in message:
-        return (
-            f"{message} — a DataQuerying key of this team and region is needed ({client.base_url})"
-        )
     if "cannot reach" in message or "did not answer" in message:
         return (
             f"{message} — wrong CX_DOMAIN/CX_REGION, or egress to {client.base_url} "
             "(HTTPS 443) is blocked"
+        )
+    if "was refused" in message or "HTTP 401" in message or "HTTP 403" in message:
+        return (
+            f"{message} — a DataQuerying key of this team and region is needed ({client.base_url})"
         )
     return message
 
