@@ -144,3 +144,46 @@ def test_host_pointer_falls_back_to_this_machine(tmp_path: Path) -> None:
 
     host = links.local_host(tmp_path)  # no entity events yet
     assert host.name == socket.gethostname() and host.source == "this machine"
+
+
+def _ui_config(tmp_path: Path, **env: str) -> dict:
+    """/api/config of a gateway configured by ``env``, in a subprocess: importing the gateway
+    installs its telemetry providers, which must not leak into this test session."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio, json; from stack.services import gateway; "
+        "print(json.dumps(asyncio.run(gateway.ui_config())))"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CX_", "OTEL_"))}
+    full = {**base, "OTEL_SDK_DISABLED": "true", "WORKSHOP_DATA_DIR": str(tmp_path), **env}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])["coralogix"]
+
+
+def test_web_ui_config_gives_the_team_host_or_only_the_hint(tmp_path: Path) -> None:
+    """/api/config: what the web UI links with (the same region table and host pointer)."""
+    (tmp_path / "telemetry").mkdir()
+    (tmp_path / "telemetry" / "entities.jsonl").write_text(_entity_line("ip-10-0-0-7", "i-0abc"))
+    cfg = _ui_config(tmp_path, CX_PRIVATE_KEY="secret-send-key")
+    assert cfg["team_host"] is None and cfg["hint"] == "set CX_TEAM_URL to get links"
+    assert cfg["infrastructure"]["host_name"] == "ip-10-0-0-7"
+    assert cfg["infrastructure"]["host_id"] == "i-0abc"
+    cfg = _ui_config(
+        tmp_path,
+        CX_PRIVATE_KEY="secret-send-key",
+        CX_TEAM_NAME="acme",
+        CX_DOMAIN="cx498.coralogix.com",
+    )
+    assert cfg["team_host"] == "https://acme.app.cx498.coralogix.com" and cfg["hint"] is None
+    assert "secret-send-key" not in json.dumps(cfg)
