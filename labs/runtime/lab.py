@@ -250,7 +250,9 @@ class Lab:
 
         report["telemetry_dir"] = str(self.telemetry_dir)
         report["local_trace_files"] = len(signal_files(self.telemetry_dir, "traces"))
-        report["telemetry"] = "Coralogix" if links.coralogix_configured(self.env) else "local files"
+        report["telemetry"] = (
+            "Coralogix + local copy" if links.coralogix_configured(self.env) else "local files"
+        )
         report["answers_checked_in"] = (
             "Coralogix (CX_API_KEY)" if self.online else "local telemetry"
         )
