@@ -346,3 +346,33 @@ def test_without_redis_the_client_falls_back_to_a_local_limiter(fake):
     c = DataPrimeClient.from_env(env)
     assert not c.shared and isinstance(c.limiter, RateLimiter)
     assert c.query("source spans").first("n") == 1
+
+
+def test_lab_check_waits_for_the_rooms_budget_and_says_checking(
+    fake, rdb, redis_url, tmp_path, capsys
+):
+    """The room has used its 30 queries of the minute: an attendee's check queues (and says
+    "checking…") instead of failing, then gets its verdict from Coralogix."""
+    import time
+
+    from labs.dataprime_client import key_tag
+    from labs.runtime.lab import Lab
+
+    sec, usec = rdb.time()
+    now_ms = sec * 1000 + usec // 1000
+    key = f"ratelimit:dataprime:{key_tag(KEY)}"
+    # 30 queries by other attendees, the oldest frees its slot in ~0.6 s
+    rdb.zadd(key, {f"other-{i}": now_ms - 59_400 for i in range(30)})
+    fake.answers.append((200, {}, ok_answer([{"serviceName": "validation-service"}])))
+    env = {
+        "CX_API_KEY": KEY,
+        "DATAPRIME_API_URL": fake.url,
+        "REDIS_URL": redis_url,
+        "WORKSHOP_DATA_DIR": str(tmp_path),
+    }
+    lab = Lab.load("02", env=env, state_dir=tmp_path, attendee="alice")
+    lab.state.traffic_start, lab.state.traffic_end = time.time() - 120, time.time() - 10
+    verdict = lab.check("slow_service", "validation-service")
+    assert verdict.correct and verdict.source.startswith("Coralogix")
+    assert "checking… queued behind the room's DataPrime queries" in capsys.readouterr().out
+    assert "alice" in fake.requests[0]["body"]["query"]
