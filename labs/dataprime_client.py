@@ -495,7 +495,11 @@ def _connect_redis(url: str) -> Any:
         client.ping()
         return client
     except Exception as exc:  # noqa: BLE001 - any failure means: no shared limiter
-        log.warning("no Redis at REDIS_URL for the shared DataPrime limiter: %s", exc)
+        # the URL (and the exception text) may carry a password: name only the failure kind
+        log.warning(
+            "no Redis at REDIS_URL for the shared DataPrime limiter (%s): per-process limiter",
+            type(exc).__name__,
+        )
         return None
 
 

@@ -344,7 +344,9 @@ def run_online(
     marker = f"doctor-{uuid.uuid4().hex[:12]}"
     report = Report(marker)
     telemetry_dir = Path(env.get("TELEMETRY_DIR") or cfg.telemetry_dir)
-    host = cx.local_host(telemetry_dir)
+    host = cx.local_host(
+        telemetry_dir, env.get("WORKSHOP_HOST_NAME", ""), env.get("WORKSHOP_HOST_ID", "")
+    )
     endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or f"http://127.0.0.1:{cfg.otlp_http_port}"
     log_path = (
         Path(env["COLLECTOR_LOG"]) if env.get("COLLECTOR_LOG") else cfg.log_dir / "collector.log"
@@ -472,7 +474,9 @@ def doctor(
             env.get("CX_TEAM_NAME", ""),
             env.get("CX_REGION") or env.get("CX_DOMAIN") or "",
         )
-        me = cx.local_host(cfg.telemetry_dir)
+        me = cx.local_host(
+            cfg.telemetry_dir, env.get("WORKSHOP_HOST_NAME", ""), env.get("WORKSHOP_HOST_ID", "")
+        )
         console.print(f"telemetry: {mode}; local copy in {cfg.telemetry_dir}")
         console.print(f"links: {host or cx.NO_TEAM_HINT}")
         console.print(f"host: {me.pointer()} ({me.source})")

@@ -163,10 +163,16 @@ class HostIdentity:
         return f"{INFRA_MENU} → pick {ident}"
 
 
-def local_host(telemetry_dir: Path | None = None) -> HostIdentity:
-    """The host as the collector reports it: host.name/host.id of the newest host entity event
-    in ``entities*.jsonl`` (the collector writes it online and offline); else this machine's
+def local_host(
+    telemetry_dir: Path | None = None, name: str = "", host_id: str = ""
+) -> HostIdentity:
+    """The host as the collector reports it: ``WORKSHOP_HOST_NAME``/``WORKSHOP_HOST_ID`` when
+    set (Docker: the lab and gateway containers cannot see the collector's files, and their own
+    hostname is a container id); else host.name/host.id of the newest host entity event in
+    ``entities*.jsonl`` (the collector writes it online and offline); else this machine's
     hostname and /etc/machine-id (what the system detector reads natively)."""
+    if name.strip():
+        return HostIdentity(name.strip(), host_id.strip() or None, "environment")
     if telemetry_dir is not None and Path(telemetry_dir).is_dir():
         files = sorted(Path(telemetry_dir).glob("entities*.jsonl"), key=lambda p: p.stat().st_mtime)
         for path in reversed(files):

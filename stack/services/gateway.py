@@ -280,7 +280,9 @@ async def ui_config() -> dict[str, Any]:
     host = cx.team_host(
         settings.cx_team_url, settings.cx_team_name, settings.cx_region or settings.cx_domain
     )
-    me = cx.local_host(settings.data_dir / "telemetry")
+    me = cx.local_host(
+        settings.data_dir / "telemetry", settings.workshop_host_name, settings.workshop_host_id
+    )
     return {
         "application_name": settings.cx_application_name,
         "coralogix": {

@@ -187,3 +187,11 @@ def test_web_ui_config_gives_the_team_host_or_only_the_hint(tmp_path: Path) -> N
     )
     assert cfg["team_host"] == "https://acme.app.cx498.coralogix.com" and cfg["hint"] is None
     assert "secret-send-key" not in json.dumps(cfg)
+
+
+def test_host_override_for_docker(tmp_path: Path) -> None:
+    """Containers only see their own id: WORKSHOP_HOST_NAME/ID name the VM instead."""
+    (tmp_path / "entities.jsonl").write_text(_entity_line("container-id", "x"))
+    env = {"WORKSHOP_HOST_NAME": "ip-10-0-0-7", "WORKSHOP_HOST_ID": "i-0abc"}
+    info = links.lab_links("alice", None, None, telemetry_dir=tmp_path, env=env)
+    assert (info["host_name"], info["host_id"]) == ("ip-10-0-0-7", "i-0abc")
