@@ -75,7 +75,7 @@ lab.live()
 # %% [markdown]
 # ## Where to look
 #
-# In Coralogix when it is configured; locally otherwise.
+# Links into Coralogix for your spans in this lab's exact window, your slowest trace and your host (set `CX_TEAM_URL` to get links); locally otherwise.
 
 # %%
 lab.where_to_look();
@@ -83,9 +83,10 @@ lab.where_to_look();
 # %% [markdown]
 # ## Your slowest request, from local telemetry
 #
-# Offline mode keeps every span under `data/telemetry/`; `workshop traces` reads the same files.
+# The collector keeps a bounded copy of every span under `data/telemetry/` (online too); `workshop traces` reads the same files.
 
 # %%
+from labs.runtime.links import NO_TEAM_HINT, trace_link
 from labs.telemetry import load_spans, trace_spans, traces, waterfall_figure
 
 spans = load_spans(lab.telemetry_dir)
@@ -94,6 +95,8 @@ if mine:
     slowest = max(mine, key=lambda t: t.duration_ms)
     print(f"{len(mine)} traces of yours; slowest {slowest.duration_ms:.0f} ms")
     display(as_image(waterfall_figure(trace_spans(spans, slowest.trace_id))))
+    end_ns = slowest.start_ns + int(slowest.duration_ms * 1e6)
+    print(trace_link(slowest.trace_id, slowest.start_ns, end_ns) or NO_TEAM_HINT)
 else:
     print("no local traces (telemetry goes to Coralogix, or the collector is off)")
 

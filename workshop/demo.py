@@ -26,8 +26,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from labs.runtime import traffic
-from labs.runtime.links import coralogix_configured, explore_link
+from labs.runtime import links, traffic
 from labs.runtime.traffic import Stats
 from stack.common.settings import ServiceName
 from stack.native import launcher
@@ -153,14 +152,17 @@ def _run_phase(
     return run.stats(), run.started_at, run.ended_at or time.time()
 
 
-def _slowest_trace(cfg: NativeConfig, start: float, end: float) -> None:
+def _slowest_trace(
+    cfg: NativeConfig, start: float, end: float
+) -> tuple[str, float, float] | None:
+    """Draw the slowest request's waterfall; returns (trace id, start s, end s) for links."""
     from labs.telemetry import iter_spans, signal_files, trace_spans, traces, waterfall_text
 
     if not signal_files(cfg.telemetry_dir, "traces"):
         console.print(
             "[yellow]no local trace files (collector off, or telemetry goes to Coralogix)[/]"
         )
-        return
+        return None
     lo, hi = int(start * 1e9), int(end * 1e9)
     deadline = time.monotonic() + 20
     while True:
@@ -177,11 +179,13 @@ def _slowest_trace(cfg: NativeConfig, start: float, end: float) -> None:
         time.sleep(1)
     if not found:
         console.print("[yellow]no demo traces in local telemetry yet[/]")
-        return
+        return None
     slowest = max(found, key=lambda t: t.duration_ms)
     console.rule("[bold]The slowest request of the latency phase")
     console.print(waterfall_text(trace_spans(spans, slowest.trace_id)))
     console.print(f"`workshop traces show {slowest.trace_id[:12]}` shows it again.")
+    t0 = slowest.start_ns / 1e9
+    return slowest.trace_id, t0, t0 + slowest.duration_ms / 1000
 
 
 @app.callback(invoke_without_command=True)
@@ -253,21 +257,42 @@ def demo(
     if interrupted:
         raise typer.Exit(130)
     latency = next((r for r in results if r[0].key == "latency"), None)
-    if latency:
-        _slowest_trace(cfg, latency[2], latency[3])
+    slow = _slowest_trace(cfg, latency[2], latency[3]) if latency else None
     console.rule("[bold]Where to look next")
-    if coralogix_configured():
-        query = (
-            f"source spans | filter $d.tags['workshop.attendee'] == '{ATTENDEE}' "
-            "| orderby $m.duration desc | limit 50"
-        )
-        console.print(f"Coralogix Explore: {explore_link(query)}")
-        console.print("APM → Service Catalog: validation-service latency, query-service errors.")
+    _where_to_look(cfg, results, slow)
+    console.print("The stack is still running: `workshop status`; stop it with `workshop down`.")
+
+
+def _where_to_look(
+    cfg: NativeConfig, results: list, slow: tuple[str, float, float] | None
+) -> None:
+    """Per-attendee Coralogix links for the tour's exact window, the slowest trace, the host."""
+    start = min((r[2] for r in results), default=None)
+    end = max((r[3] for r in results), default=None)
+    info = links.lab_links(
+        ATTENDEE,
+        start,
+        end,
+        trace_id=slow[0] if slow else None,
+        trace_start=slow[1] if slow else None,
+        trace_end=slow[2] if slow else None,
+        telemetry_dir=cfg.telemetry_dir,
+    )
+    if info["hint"]:
+        console.print(f"Coralogix: {info['hint']}")
     else:
+        if info["spans"]:
+            console.print(f"Coralogix Explore, your spans ({ATTENDEE}, this tour's window):")
+            console.print(f"  {info['spans']}", soft_wrap=True)
+        if info["trace"]:
+            console.print(f"Coralogix Explore, the slowest latency-phase trace {slow[0]}:")
+            console.print(f"  {info['trace']}", soft_wrap=True)
+        console.print("APM → Service Catalog: validation-service latency, query-service errors.")
+    console.print(f"Infrastructure: {info['infrastructure']}")
+    if not links.coralogix_configured():
         console.print(
             f"  workshop traces --attendee {ATTENDEE} --min-ms 300   slow traces of the latency phase\n"  # noqa: E501
             f"  workshop traces --attendee {ATTENDEE} --errors       failed traces of the error phase\n"  # noqa: E501
             "  workshop traces show <trace id>                  one waterfall\n"
             "Set CX_PRIVATE_KEY (and restart) to send the same telemetry to Coralogix."
         )
-    console.print("The stack is still running: `workshop status`; stop it with `workshop down`.")

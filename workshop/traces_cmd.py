@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from labs.runtime import links
 from labs.telemetry import load_spans, signal_files, trace_spans, traces, waterfall_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +49,7 @@ def _require_files(directory: Path) -> None:
         "Start the stack with [bold]workshop up[/bold] and send some traffic. Without "
         "CX_PRIVATE_KEY the collector runs in offline mode and writes traces to "
         "data/telemetry/traces.jsonl (set TELEMETRY_DIR or --dir to look elsewhere). "
-        "With CX_PRIVATE_KEY set, traces go to Coralogix instead."
+        "With CX_PRIVATE_KEY set, traces go to Coralogix and a bounded local copy stays here."
     )
     raise typer.Exit(1)
 
@@ -131,3 +132,11 @@ def show(
     longest = max(len(s.name) + 2 * 6 for s in spans)  # rough width of the tree column
     bar_width = max(10, min(60, console.width - longest - 50))
     console.print(waterfall_text(spans, width=bar_width))
+    start = min(s.start_ns for s in spans)
+    end = max(s.start_ns + int(s.duration_ms * 1e6) for s in spans)
+    tid = spans[0].trace_id
+    url = links.trace_link(tid, start, end)
+    if url:
+        console.print(f"Coralogix Explore (this trace): {url}", soft_wrap=True)
+    else:
+        console.print(f"[dim]Coralogix: {links.NO_TEAM_HINT}[/dim]")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from labs.guides.coralogix_doc import coralogix_page
 from labs.runtime.spec import LabSpec, all_specs
 
 GENERATED = "<!-- generated from labs/specs by `python -m labs.guides`; do not edit -->\n\n"
@@ -92,8 +93,11 @@ def lab_markdown(spec: LabSpec) -> str:
             out.append(f"  {w.note}")
     out += [
         "",
-        "Explore links open `https://<team host>/explore?dataset=spans&queryType=dataprime&query=…`"
-        " (`CX_TEAM_URL`); offline, `workshop traces` reads the same spans locally.",
+        "`lab.where_to_look()` turns these into links on your team host (`CX_TEAM_URL`) for this "
+        "lab's exact traffic window, adds your spans, your slowest trace by id and your host "
+        "for Infrastructure Explorer; without a team host it prints no link, only "
+        "*set CX_TEAM_URL to get links*. `workshop traces` reads the same spans locally "
+        "([what opens where](../coralogix.md)).",
         "",
         "## Questions\n",
     ]
@@ -221,6 +225,7 @@ def render_all(specs: list[LabSpec] | None = None) -> dict[str, str]:
     files = {f"docs/labs/{s.name}.md": lab_markdown(s) for s in specs if s.id != "instructor"}
     files["docs/instructor-guide.md"] = instructor_guide(specs)
     files["docs/attendee-guide.md"] = attendee_guide(specs)
+    files["docs/coralogix.md"] = coralogix_page(specs)
     return files
 
 

@@ -131,16 +131,21 @@ def lab_script(spec: LabSpec) -> str:
             "The table and the plot below update live until the traffic stops."
         ),
         "# %%\nlab.run(users=users, duration=duration)\nlab.live()\n",
-        _md("## Where to look\n\nIn Coralogix when it is configured; locally otherwise."),
+        _md(
+            "## Where to look\n\nLinks into Coralogix for your spans in this lab's exact "
+            "window, your slowest trace and your host (set `CX_TEAM_URL` to get links); "
+            "locally otherwise."
+        ),
         "# %%\nlab.where_to_look();\n",
         _md(
             "## Your slowest request, from local telemetry\n\n"
-            "Offline mode keeps every span under `data/telemetry/`; `workshop traces` reads "
-            "the same files."
+            "The collector keeps a bounded copy of every span under `data/telemetry/` (online "
+            "too); `workshop traces` reads the same files."
         ),
         textwrap.dedent(
             """\
             # %%
+            from labs.runtime.links import NO_TEAM_HINT, trace_link
             from labs.telemetry import load_spans, trace_spans, traces, waterfall_figure
 
             spans = load_spans(lab.telemetry_dir)
@@ -149,6 +154,8 @@ def lab_script(spec: LabSpec) -> str:
                 slowest = max(mine, key=lambda t: t.duration_ms)
                 print(f"{len(mine)} traces of yours; slowest {slowest.duration_ms:.0f} ms")
                 display(as_image(waterfall_figure(trace_spans(spans, slowest.trace_id))))
+                end_ns = slowest.start_ns + int(slowest.duration_ms * 1e6)
+                print(trace_link(slowest.trace_id, slowest.start_ns, end_ns) or NO_TEAM_HINT)
             else:
                 print("no local traces (telemetry goes to Coralogix, or the collector is off)")
             """

@@ -250,7 +250,9 @@ class Lab:
 
         report["telemetry_dir"] = str(self.telemetry_dir)
         report["local_trace_files"] = len(signal_files(self.telemetry_dir, "traces"))
-        report["telemetry"] = "Coralogix" if links.coralogix_configured(self.env) else "local files"
+        report["telemetry"] = (
+            "Coralogix + local copy" if links.coralogix_configured(self.env) else "local files"
+        )
         report["answers_checked_in"] = (
             "Coralogix (CX_API_KEY)" if self.online else "local telemetry"
         )
@@ -526,40 +528,103 @@ class Lab:
 
     # -- where to look -------------------------------------------------------------------
     def where_to_look(self) -> list[dict[str, str]]:
-        items = []
+        """Links for this attendee: Explore on the lab's exact traffic window (when it ran),
+        one trace by id, and the attendee's host in Infrastructure Explorer (menu path + host
+        name and id — no documented deep link exists). No team host: no links, one hint."""
+        start, end = self._traffic_window_s()
+        trace = self._slowest_local_trace()
+        info = links.lab_links(
+            self.attendee,
+            start,
+            end,
+            trace_id=trace[0] if trace else None,
+            trace_start=trace[1] if trace else None,
+            trace_end=trace[2] if trace else None,
+            telemetry_dir=self.telemetry_dir,
+            env=self.env,
+        )
+        items: list[dict[str, str]] = []
         for w in self.spec.where_to_look:
+            item = {"label": w.label, "note": w.note, "menu": w.menu or ""}
             if w.explore_query:
                 query = w.explore_query.replace("{attendee}", self.attendee)
-                items.append(
-                    {
-                        "label": w.label,
-                        "url": links.explore_link(query, env=self.env),
-                        "query": query,
-                        "note": w.note,
-                    }
-                )
-            else:
-                items.append({"label": w.label, "menu": w.menu or "", "note": w.note})
+                item["query"] = query
+                url = links.explore_link(query, start=start, end=end, env=self.env)
+                if url:
+                    item["url"] = url
+            if "Infrastructure Explorer" in (w.menu or ""):
+                item["host"] = info["infrastructure"] or ""
+            items.append(item)
+        if info["spans"]:
+            items.append(
+                {"label": f"Your spans ({self.attendee}, this lab's window)", "url": info["spans"],
+                 "query": links.attendee_query(self.attendee), "note": "", "menu": ""}
+            )
+        if info["trace"] and trace:
+            items.append(
+                {"label": f"One trace: {trace[0]}", "url": info["trace"],
+                 "query": links.trace_query(trace[0]), "note": "", "menu": ""}
+            )
+        if not any("host" in it for it in items):
+            items.append({"label": "Your host", "host": info["infrastructure"] or "", "note": "",
+                          "menu": links.INFRA_MENU})
+        if info["hint"]:
+            items.append({"label": "Links", "hint": info["hint"], "note": "", "menu": ""})
         if in_notebook():
             from IPython.display import Markdown, display
 
-            lines = []
-            for it in items:
-                if "url" in it:
-                    lines.append(
-                        f"- **{it['label']}** — [open in Coralogix Explore]({it['url']})  \n  `{it['query']}`"  # noqa: E501
-                    )
-                else:
-                    lines.append(f"- **{it['label']}** — menu: *{it['menu']}*")
-                if it["note"]:
-                    lines.append(f"  \n  {it['note']}")
-            if not links.coralogix_configured(self.env):
-                lines.append(
-                    "\n*Offline mode (no `CX_PRIVATE_KEY`): telemetry stays local — use "
-                    "`workshop traces` or the cells below.*"
-                )
-            display(Markdown("\n".join(lines)))
+            display(Markdown(self._where_markdown(items)))
         return items
+
+    def _where_markdown(self, items: list[dict[str, str]]) -> str:
+        lines = []
+        for it in items:
+            if it.get("hint"):
+                lines.append(f"- *{it['hint']}*")
+                continue
+            if it.get("url"):
+                lines.append(f"- **{it['label']}** — [open in Coralogix Explore]({it['url']})")
+            elif it.get("menu") and not it.get("host"):
+                lines.append(f"- **{it['label']}** — menu: *{it['menu']}*")
+            else:
+                lines.append(f"- **{it['label']}**")
+            if it.get("query"):
+                lines.append(f"  \n  `{it['query']}`")
+            if it.get("host"):
+                lines.append(f"  \n  {it['host']}")
+            if it.get("note"):
+                lines.append(f"  \n  {it['note']}")
+        if not links.coralogix_configured(self.env):
+            lines.append(
+                "\n*Offline mode (no `CX_PRIVATE_KEY`): telemetry stays local — use "
+                "`workshop traces` or the cells below.*"
+            )
+        return "\n".join(lines)
+
+    def _traffic_window_s(self) -> tuple[float | None, float | None]:
+        st = self.state
+        if st.traffic_start is None:
+            return None, None
+        end = st.traffic_end or (self.traffic.ended_at if self.traffic else None)
+        return st.traffic_start, end or time.time()
+
+    def _slowest_local_trace(self) -> tuple[str, float, float] | None:
+        """The attendee's slowest trace of this lab's window in the local copy, if any."""
+        start, end = self._traffic_window_s()
+        if start is None or end is None:
+            return None
+        try:
+            from labs.telemetry import load_spans, traces
+
+            found = traces(load_spans(self.telemetry_dir), attendee=self.attendee, limit=None)
+        except (OSError, ValueError):
+            return None
+        lo, hi = start - 1, end + 2
+        inside = [t for t in found if lo <= t.start.timestamp() <= hi]
+        if not inside:
+            return None
+        t = max(inside, key=lambda t: t.duration_ms)
+        return t.trace_id, t.start.timestamp(), t.start.timestamp() + t.duration_ms / 1000
 
     # -- checking answers ----------------------------------------------------------------
     def windows(self) -> dict[str, Window]:
@@ -634,7 +699,9 @@ class Lab:
     def _observe_coralogix(self, q: Question) -> Any:
         from labs.dataprime_client import DataPrimeClient
 
-        client = DataPrimeClient.from_env(self.env)
+        env = dict(self.env)
+        env.setdefault("REDIS_URL", self._redis_url)
+        client = DataPrimeClient.from_env(env, on_wait=self._show_checking)
         w = self.windows()[q.dataprime.window]
         query = q.dataprime.query.replace("{attendee}", self.attendee)
         result = client.query(query, start=w.start_ns / 1e9, end=w.end_ns / 1e9)
@@ -648,6 +715,18 @@ class Lab:
         if q.answer.type == "number":
             value = float(value) * q.dataprime.scale
         return value
+
+    @property
+    def _redis_url(self) -> str:
+        """The stack's Redis: the room-wide DataPrime limiter and cache live there."""
+        return self.env.get("REDIS_URL") or NativeConfig.from_env(self.env).redis_url
+
+    def _show_checking(self, delay: float) -> None:
+        """The room's 30 queries/minute are used: say so instead of looking stuck."""
+        self._show(
+            f"checking… queued behind the room's DataPrime queries (≈{delay:.0f} s, "
+            "30 queries/minute per key)"
+        )
 
     def check(self, qid: str, answer: Any) -> Verdict:
         """Verdict on the learner's answer (shown nicely in a notebook)."""

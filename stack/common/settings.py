@@ -128,6 +128,11 @@ class Settings(BaseSettings):
     cx_domain: str = Field("eu2.coralogix.com", alias="CX_DOMAIN")
     cx_application_name: str = Field("dataprime-workshop", alias="CX_APPLICATION_NAME")
     cx_team_url: str = Field("", alias="CX_TEAM_URL")
+    cx_team_name: str = Field("", alias="CX_TEAM_NAME")
+    cx_region: str = Field("", alias="CX_REGION")
+    # The host attendees pick in Infrastructure Explorer (Docker: the VM's, see env.vm.example).
+    workshop_host_name: str = Field("", alias="WORKSHOP_HOST_NAME")
+    workshop_host_id: str = Field("", alias="WORKSHOP_HOST_ID")
 
     # --- telemetry (the OTEL_* variables are read by the SDK itself) -------------------
     otel_sdk_disabled: bool = Field(False, alias="OTEL_SDK_DISABLED")

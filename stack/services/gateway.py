@@ -19,6 +19,7 @@ import orjson
 from fastapi import Depends, Query, Request, Response
 from opentelemetry import baggage, context, trace
 
+from stack.common import coralogix as cx
 from stack.common.faults import Fault, FaultSpec, catalogue, identity
 from stack.common.faults import store as fault_store
 from stack.common.faults.engine import request_baggage
@@ -274,12 +275,23 @@ async def health() -> dict[str, Any]:
 
 @app.get("/api/config", tags=["status"], summary="What the UI needs to link to Coralogix")
 async def ui_config() -> dict[str, Any]:
+    # Team host through the kit's region table (stack.common.coralogix); no host -> no links,
+    # only the hint. Infrastructure Explorer has no deep link: the host to pick there.
+    host = cx.team_host(
+        settings.cx_team_url, settings.cx_team_name, settings.cx_region or settings.cx_domain
+    )
+    me = cx.local_host(
+        settings.data_dir / "telemetry", settings.workshop_host_name, settings.workshop_host_id
+    )
     return {
         "application_name": settings.cx_application_name,
         "coralogix": {
             "enabled": settings.coralogix_enabled,
             "domain": settings.cx_domain if settings.coralogix_enabled else None,
             "team_url": settings.cx_team_url or None,
+            "team_host": host,
+            "hint": None if host else cx.NO_TEAM_HINT,
+            "infrastructure": {"menu": cx.INFRA_MENU, "host_name": me.name, "host_id": me.id},
         },
         "attendee_faults": settings.attendee_faults,
     }

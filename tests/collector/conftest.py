@@ -1,8 +1,9 @@
 """Collector fixtures: build the binary once per session, start/stop collector processes.
 
-Every process started here listens on 127.0.0.1 in 24300-24399 and writes to tmp dirs, so it
-never collides with a developer's stack (4317/4318/13133, 8010-8020). Processes are always
-terminated by fixture finalizers.
+Every process started here listens on 127.0.0.1 in TEST_PORT_BASE+700..+799 (24300-24399 when
+TEST_PORT_BASE is unset) and writes to tmp dirs, so it never collides with a developer's stack
+(4317/4318/13133, 8010-8020) nor with another engineer's test run on another base. Processes
+are always terminated by fixture finalizers.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ OFFLINE = COLLECTOR_DIR / "offline.yaml"
 LOOPBACK = COLLECTOR_DIR / "test" / "loopback.yaml"
 TO_SINK = COLLECTOR_DIR / "test" / "to-sink.yaml"
 SINK = COLLECTOR_DIR / "test" / "coralogix-sink.yaml"
+
+
+def port(n: int) -> int:
+    """The n-th (0-99) loopback port of the collector tests."""
+    return int(os.environ.get("TEST_PORT_BASE", "23600")) + 700 + n
 
 
 def _go_available() -> bool:

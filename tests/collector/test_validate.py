@@ -17,11 +17,13 @@ from tests.collector.conftest import (
     SINK,
     TO_SINK,
     base_env,
+    port,
 )
 
 DOCKER_ENV = {
     "OTEL_COLLECTOR_HOST": "0.0.0.0",
-    "RESOURCE_DETECTORS": "[env, system, docker, ec2]",
+    # EC2 (the instance), then the Docker daemon (the VM), the container's own name last.
+    "RESOURCE_DETECTORS": "[env, ec2, docker, system]",
     "COLLECTOR_MEMORY_LIMIT_MIB": "200",
     "TELEMETRY_DIR": "/data/telemetry",
 }
@@ -54,9 +56,12 @@ CASES = {
     "production+offline+loopback": ([CONFIG, OFFLINE, LOOPBACK], {"TELEMETRY_DIR": "/tmp/x"}),
     "production+to-sink+loopback": (
         [CONFIG, TO_SINK, LOOPBACK],
-        {"CX_PRIVATE_KEY": "dummy", "SINK_GRPC_PORT": "24390"},
+        {"CX_PRIVATE_KEY": "dummy", "SINK_GRPC_PORT": str(port(90))},
     ),
-    "sink": ([SINK], {"SINK_GRPC_PORT": "24390", "SINK_HEALTH_PORT": "24391", "SINK_DIR": "/tmp"}),
+    "sink": (
+        [SINK],
+        {"SINK_GRPC_PORT": str(port(90)), "SINK_HEALTH_PORT": str(port(91)), "SINK_DIR": "/tmp"},
+    ),
 }
 
 
@@ -74,12 +79,8 @@ def test_validate_docker_environment(otelcol: Path, hostfs: Path, offline: bool)
     proc = run(otelcol, "validate", configs, env)
     assert proc.returncode == 0, proc.stderr
     cfg = effective(otelcol, configs, env)
-    assert cfg["processors"]["resource_detection"]["detectors"] == [
-        "env",
-        "system",
-        "docker",
-        "ec2",
-    ]
+    for name in ("resource_detection", "resource_detection/entity"):
+        assert cfg["processors"][name]["detectors"] == ["env", "ec2", "docker", "system"]
     assert cfg["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == "0.0.0.0:4317"
     assert cfg["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
     assert cfg["extensions"]["health_check"]["endpoint"] == "0.0.0.0:13133"
@@ -112,6 +113,7 @@ def test_native_defaults(otelcol: Path) -> None:
     assert cfg["extensions"]["health_check"]["endpoint"] == "127.0.0.1:13133"
     assert cfg["processors"]["resource_detection"]["detectors"] == ["env", "system"]
     assert cfg["processors"]["resource_detection"]["override"] is False
+    assert cfg["processors"]["resource_detection/entity"]["detectors"] == ["env", "system"]
     assert cfg["processors"]["memory_limiter"]["limit_mib"] == 400
     assert cfg["receivers"]["host_metrics"]["root_path"] == "/"
     assert cfg["service"]["telemetry"]["metrics"]["level"].lower() == "none"
@@ -126,6 +128,20 @@ def test_native_defaults(otelcol: Path) -> None:
     assert "span_metrics" in pipelines["metrics/spanmetrics"]["receivers"]
     for name, p in pipelines.items():
         assert p["processors"][0] == "memory_limiter", name
+    # online, every signal is teed to the bounded local copy as well
+    for name, fe in [
+        ("traces", "file/traces"),
+        ("metrics", "file/metrics"),
+        ("metrics/spanmetrics", "file/metrics"),
+        ("logs", "file/logs"),
+        ("logs/resource_catalog", "file/entities"),
+    ]:
+        assert fe in pipelines[name]["exporters"] and any(
+            e.startswith("coralogix") for e in pipelines[name]["exporters"]
+        ), name
+    for fe in ("file/traces", "file/metrics", "file/logs", "file/entities"):
+        rot = cfg["exporters"][fe]["rotation"]
+        assert 0 < rot["max_megabytes"] <= 50 and 0 < rot["max_backups"] <= 2, (fe, rot)
 
 
 def test_offline_overlay_replaces_exporter_lists(otelcol: Path) -> None:
@@ -133,7 +149,13 @@ def test_offline_overlay_replaces_exporter_lists(otelcol: Path) -> None:
     pipelines = cfg["service"]["pipelines"]
     for name, p in pipelines.items():
         assert not any(e.startswith("coralogix") for e in p["exporters"]), (name, p)
-    assert pipelines["traces"]["exporters"] == ["file/traces", "span_metrics"]
+    assert pipelines["traces"]["exporters"] == [
+        "file/traces",
+        "span_metrics",
+        "forward/db",
+        "forward/compact",
+        "forward/db_compact",
+    ]
     assert pipelines["metrics/spanmetrics"]["exporters"] == ["file/metrics"]
     assert "host_metrics" in pipelines["metrics"]["receivers"]
     assert cfg["exporters"]["file/traces"]["path"] == "/tmp/tel/traces.jsonl"

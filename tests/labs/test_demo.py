@@ -28,7 +28,7 @@ def test_demo_fast(stack, tmp_path):
         "NGINX_HTTPS_PORT": str(cfg.nginx_https_port),
         "COLUMNS": "160",
     }
-    for key in ("CX_PRIVATE_KEY", "CX_API_KEY"):
+    for key in ("CX_PRIVATE_KEY", "CX_API_KEY", "CX_TEAM_URL", "CX_TEAM_NAME"):
         env.pop(key, None)
     summary = tmp_path / "summary.json"
     proc = subprocess.run(
@@ -50,5 +50,8 @@ def test_demo_fast(stack, tmp_path):
     assert data["errors"]["error_ratio"] > 0
     assert data["baseline"]["error_ratio"] < 0.05
     assert "workshop traces" in out and "workshop down" in out
+    # no team host configured: no Coralogix link, one hint; the host to pick is printed
+    assert "set CX_TEAM_URL to get links" in out and "/explore?" not in out
+    assert "Infrastructure Explorer" in out and "host.name" in out
     # Its faults are gone.
     assert stack.gateway(admin_token=stack.admin_token).faults() == []

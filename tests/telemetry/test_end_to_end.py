@@ -173,7 +173,7 @@ def test_workshop_traces_cli_lists_and_draws(stack, traced_question) -> None:
     env = {"TELEMETRY_DIR": str(stack.telemetry_dir), "COLUMNS": "160"}
     import os
 
-    run_env = {**os.environ, **env}
+    run_env = {k: v for k, v in {**os.environ, **env}.items() if not k.startswith("CX_")}
     listing = subprocess.run(
         [sys.executable, "-m", "workshop.cli", "traces", "--attendee", traced_question["attendee"]],
         capture_output=True,
@@ -193,3 +193,16 @@ def test_workshop_traces_cli_lists_and_draws(stack, traced_question) -> None:
     assert show.returncode == 0, show.stderr
     for service in ("api-gateway", "queue-worker", "storage-service"):
         assert service in show.stdout
+    # no team host: no link, only the hint
+    assert "set CX_TEAM_URL to get links" in show.stdout and "https://" not in show.stdout
+    linked = subprocess.run(
+        [sys.executable, "-m", "workshop.cli", "traces", "show", traced_question["trace_id"]],
+        capture_output=True,
+        text=True,
+        env={**run_env, "CX_TEAM_NAME": "acme", "CX_DOMAIN": "coralogix.in", "COLUMNS": "400"},
+        timeout=60,
+    )
+    assert linked.returncode == 0, linked.stderr
+    (url,) = [w for w in linked.stdout.split() if w.startswith("https://")]
+    assert url.startswith("https://acme.app.coralogix.in/explore?")
+    assert traced_question["trace_id"] in url and "&from=" in url and "&to=" in url

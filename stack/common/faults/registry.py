@@ -120,7 +120,8 @@ FAULT_KINDS: dict[str, FaultKind] = {
         FaultKind(
             "memory_leak",
             "The target retains memory at a steady rate until cleared (capped).",
-            "The target's RSS climbs in host metrics and drops back after clear.",
+            "The target's RSS climbs in host metrics (`process.memory.usage` with the target's "
+            "`service.name`) and drops back after clear.",
             MemoryLeakParams,
             HTTP_SERVICES,
             per_request=False,

@@ -61,10 +61,11 @@ function serviceFromDetail(detail) {
   return m ? m[1] : null;
 }
 
-async function api(path, { method = "GET", body, admin = false } = {}) {
+async function api(path, { method = "GET", body, admin = false, traceparent } = {}) {
   const headers = { accept: "application/json, application/problem+json" };
   const name = identity.name;
   if (name) headers.baggage = `workshop.attendee=${encodeURIComponent(name)}`;
+  if (traceparent) headers.traceparent = traceparent;
   if (body !== undefined) headers["content-type"] = "application/json";
   if (admin && adminToken.value) headers.authorization = `Bearer ${adminToken.value}`;
   let resp;
@@ -177,6 +178,21 @@ function tracesQuery(name) {
   return `source spans | filter $d.tags['workshop.attendee'] == '${name.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 }
 
+// ---- Coralogix links: the attendee's spans for this page session's exact window, the last
+// question's trace, the host for Infrastructure Explorer; no team host -> no link, one hint.
+const sessionStartMs = Date.now();
+let lastTrace = null;
+
+function newTraceparent() {
+  const hex = (n) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const traceId = hex(16), spanId = hex(8);
+  return { traceId, header: `00-${traceId}-${spanId}-01` };
+}
+
+function exploreUrl(host, query, fromMs, toMs) {
+  return `${host}/explore?query=${encodeURIComponent(query)}&queryType=dataprime&dataset=spans&from=${fromMs - 5000}&to=${toMs + 5000}`;
+}
+
 function renderTraces() {
   const body = $("traces-body");
   body.replaceChildren();
@@ -185,18 +201,24 @@ function renderTraces() {
   const query = tracesQuery(name);
   const cx = config && config.coralogix;
   if (cx && cx.enabled) {
-    let host = "";
-    try { host = cx.team_url ? new URL(/^https?:\/\//.test(cx.team_url) ? cx.team_url : `https://${cx.team_url}`).host : ""; } catch { host = ""; }
+    const host = cx.team_host || "";
     if (host) {
-      const url = `https://${host}/explore?dataset=spans&queryType=dataprime&query=${encodeURIComponent(query)}&duration=last-15-minutes`;
-      body.append(
-        h("p", { class: "muted", text: "Your spans in Coralogix (last 15 minutes):" }),
-        h("a", { class: "btn primary", href: url, target: "_blank", rel: "noopener noreferrer", id: "traces-link" }, "Open my traces ↗"),
-      );
+      const link = h("a", { class: "btn primary", href: exploreUrl(host, query, sessionStartMs, Date.now()), target: "_blank", rel: "noopener noreferrer", id: "traces-link" }, "Open my traces ↗");
+      // the window ends when the link is opened, not when the page was drawn
+      link.addEventListener("click", () => { link.href = exploreUrl(host, query, sessionStartMs, Date.now()); });
+      body.append(h("p", { class: "muted", text: "Your spans in Coralogix, since you opened this page:" }), link);
+      if (lastTrace) {
+        const tq = `source spans | filter $l.traceId == '${lastTrace.id}'`;
+        body.append(" ", h("a", { class: "btn", href: exploreUrl(host, tq, lastTrace.startMs, lastTrace.endMs || Date.now()), target: "_blank", rel: "noopener noreferrer", id: "trace-link" }, "Last question's trace ↗"));
+      }
     } else {
-      body.append(h("p", { class: "muted" }, "In Coralogix open ", h("strong", { text: "Explore → Spans" }), ", switch to DataPrime and run:"));
+      body.append(h("p", { class: "muted", id: "traces-hint", text: cx.hint || "set CX_TEAM_URL to get links" }));
     }
     body.append(h("pre", { class: "code small-code" }, h("code", { id: "traces-query", text: query })));
+    const infra = cx.infrastructure;
+    if (infra && infra.host_name) {
+      body.append(h("p", { class: "muted", id: "traces-host", text: `${infra.menu} → pick host.name ${infra.host_name}${infra.host_id ? `, host.id ${infra.host_id}` : ""}` }));
+    }
   } else {
     body.append(
       h("p", { class: "muted", text: "Telemetry stays on this machine. In a terminal, run:" }),
@@ -277,7 +299,12 @@ async function ask() {
   showError($("ask-error"), null);
   for (const id of ["answer", "job", "rate"]) show($(id), false);
   try {
-    const res = await api("/api/queries", { method: "POST", body: { question } });
+    // The page starts the trace (W3C traceparent), so it knows the id to link to in Coralogix.
+    const tp = newTraceparent();
+    lastTrace = { id: tp.traceId, startMs: Date.now() };
+    const res = await api("/api/queries", { method: "POST", body: { question }, traceparent: tp.header });
+    lastTrace.endMs = Date.now();
+    renderTraces();
     renderAnswer(res);
     job = { id: res.id, timer: null, started: Date.now(), rating: 0 };
     setRating(0); $("rate-submit").disabled = true;
