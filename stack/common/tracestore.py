@@ -55,6 +55,7 @@ EXPECT_SECONDS = 120.0  # a trace the gateway just started is "waiting", not unk
 # A first look reads at most this much of each file (its end): bounded time and memory.
 MAX_FIRST_READ_BYTES = 64 * 1024 * 1024
 CHUNK_BYTES = 4 * 1024 * 1024
+MAX_DECODED = 200  # traces whose decoded spans are kept for pages polling them
 
 
 def valid_trace_id(value: str) -> bool:
@@ -142,6 +143,10 @@ class TraceStore:
         self._files: dict[int, _File] = {}
         self._index: OrderedDict[str, TraceEntry] = OrderedDict()
         self._expected: OrderedDict[str, float] = OrderedDict()
+        # Traces someone looked at: decoded spans and the lines already decoded, so a page
+        # polling a trace that is still arriving decodes each line once.
+        self._decoded: OrderedDict[str, tuple[dict[str, dict[str, Any]], set[tuple[int, int, int]]]]
+        self._decoded = OrderedDict()
         self._scan_lock = threading.Lock()
         self._index_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -341,7 +346,7 @@ class TraceStore:
             if not expected:
                 return None
             return {"trace_id": trace_id, "state": "waiting", "spans": [], "services": []}
-        spans = self._spans(trace_id, refs)
+        spans = self._cached_spans(trace_id, refs)
         if not spans:
             return (
                 None
@@ -355,11 +360,26 @@ class TraceStore:
             )
         return _waterfall(trace_id, spans, time.monotonic() - last_arrival, self.settle_seconds)
 
+    def _cached_spans(
+        self, trace_id: str, refs: list[tuple[int, int, int]]
+    ) -> list[dict[str, Any]]:
+        with self._index_lock:
+            cached = self._decoded.pop(trace_id, None)
+            spans, done = cached if cached else ({}, set())
+            self._decoded[trace_id] = (spans, done)
+            while len(self._decoded) > MAX_DECODED:
+                self._decoded.popitem(last=False)
+        todo = [r for r in dict.fromkeys(refs) if r not in done]
+        for span in self._spans(trace_id, todo):
+            spans.setdefault(span["span_id"], span)
+        done.update(todo)
+        return list(spans.values())
+
     def _spans(self, trace_id: str, refs: list[tuple[int, int, int]]) -> list[dict[str, Any]]:
         paths = {ino: f.path for ino, f in self._files.items()}
         out: list[dict[str, Any]] = []
         seen: set[str] = set()
-        for ino, offset, length in dict.fromkeys(refs):
+        for ino, offset, length in refs:
             path = paths.get(ino)
             if path is None:
                 continue
