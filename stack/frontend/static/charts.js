@@ -16,9 +16,16 @@ function fmtNum(v, unit) {
   return v >= 10 ? `${Math.round(v)}` : v.toFixed(2);
 }
 
-function lastValue(arr) {
-  for (let i = arr.length - 1; i >= 0; i--) if (arr[i] !== null && arr[i] !== undefined) return arr[i];
-  return null;
+// The tile's figures: the newest bin that saw requests, if it is recent; else idle.
+const RECENT_S = 30;
+function latest(t, s) {
+  for (let i = s.rps.length - 1; i >= 0; i--) {
+    if (s.rps[i] > 0) {
+      if (t[t.length - 1] - t[i] > RECENT_S) break;
+      return { rps: s.rps[i], err: s.error_ratio[i], p95: s.p95_ms[i] };
+    }
+  }
+  return { rps: 0, err: null, p95: null };
 }
 
 function clockLabel(ts) {
@@ -53,8 +60,15 @@ function faultPlugin(state, { labels }) {
             ctx.fillStyle = bad;
             ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
             ctx.textBaseline = "top";
-            ctx.fillText(`▲ ${f.kind} → ${f.target}`, x0 + 4 * devicePixelRatio, top + 3 * devicePixelRatio);
-            if (f.end) ctx.fillText("▼ cleared", x1 + 4 * devicePixelRatio, top + 16 * devicePixelRatio);
+            const pad = 4 * devicePixelRatio;
+            // Near the right edge the label goes to the left of its line.
+            const put = (text, x, y) => {
+              const w = ctx.measureText(text).width;
+              ctx.textAlign = x + pad + w > left + width ? "right" : "left";
+              ctx.fillText(text, ctx.textAlign === "right" ? x - pad : x + pad, y);
+            };
+            put(`▲ ${f.kind} → ${f.target}`, x0, top + 3 * devicePixelRatio);
+            if (f.end) put("▼ cleared", x1, top + 16 * devicePixelRatio);
           }
         }
         ctx.restore();
@@ -124,7 +138,7 @@ export function initRed({ api, h, identity, $ }) {
     for (const [service, s] of Object.entries(state.services)) {
       const el = grid.querySelector(`.red-tile[data-service="${service}"]`);
       if (!el) continue;
-      const rps = lastValue(s.rps), err = lastValue(s.error_ratio), p95 = lastValue(s.p95_ms);
+      const { rps, err, p95 } = latest(state.t, s);
       el.querySelector(".red-rps").textContent = fmtNum(rps);
       el.querySelector(".red-err").textContent = fmtNum(err, "%");
       el.querySelector(".red-p95").textContent = fmtNum(p95, "ms");
@@ -176,7 +190,7 @@ export function initRed({ api, h, identity, $ }) {
           scales: { x: { time: true, range: xRange }, y: { range: (u, min, max) => [0, i === 1 ? Math.max(max || 0, 0.05) : Math.max((max || 0) * 1.15, i === 2 ? 10 : 1)] } },
           axes: [
             { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.15)" }, ticks: { stroke: "rgba(128,128,128,.3)" }, show: i === 2 },
-            { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.15)" }, ticks: { stroke: "rgba(128,128,128,.3)" }, size: 56, values: (u, vals) => vals.map((v) => fmt(v)) },
+            { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.15)" }, ticks: { stroke: "rgba(128,128,128,.3)" }, size: 66, values: (u, vals) => vals.map((v) => fmt(v)) },
           ],
           series: [
             { value: (u, v) => (v ? clockLabel(v) : "—") },

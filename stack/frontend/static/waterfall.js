@@ -127,8 +127,10 @@ export function showTrace(container, traceId, deps) {
       if (!s.error) bar.style.background = serviceColor(s.service);
       const track = h("span", { class: "wf-track" }, bar);
       for (const e of s.events.filter((ev) => ev.name === "fault.injected")) {
-        const mark = h("span", { class: "wf-fault", title: `fault.injected ${e.attributes["fault.kind"] || ""}`, text: "⚡" });
-        mark.style.left = `${Math.min(Math.max((e.at_ms / total) * 100, 0), 100)}%`;
+        const mark = h("span", { class: "wf-fault", title: `fault.injected ${e.attributes["fault.kind"] || ""}`, text: "⚡ fault" });
+        const pct = Math.min(Math.max((e.at_ms / total) * 100, 0), 100);
+        mark.style.left = `${pct}%`;
+        if (pct > 70) mark.classList.add("wf-fault-left");  // stay inside the track
         track.append(mark);
       }
       const label = h("span", { class: "wf-label" },
