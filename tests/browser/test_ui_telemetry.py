@@ -167,7 +167,8 @@ def _ask_fresh(p: Page, question: str) -> str:
     p.goto("ask")
     pg.fill("#question", question)
     pg.click("#ask-submit")
-    pg.wait_for_selector("#trace-card:not([hidden])")
+    pg.wait_for_selector("#trace-card:not([hidden]), #ask-error:not([hidden])")
+    assert pg.is_hidden("#ask-error"), pg.text_content("#ask-error")
     return pg.text_content("#trace-card .wf-id")
 
 
@@ -239,3 +240,37 @@ def test_unknown_and_malformed_trace_ids_through_the_live_gateway(stack) -> None
     assert requests.get(f"{gw}/api/traces/{'ab' * 16}", timeout=5).status_code == 404
     bad = requests.get(f"{gw}/api/traces/not-a-trace", timeout=5)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "trace_id"
+
+
+def test_online_the_trace_card_links_to_the_same_trace_in_coralogix(browser, base_url) -> None:  # noqa: ANN001
+    """Online, /api/config names the team; the card links to this trace in Coralogix Explore.
+    (The stack here is offline, so /api/config is answered as an online gateway answers it.)"""
+    import json
+    from urllib.parse import parse_qs, urlparse
+
+    p = Page(browser, base_url, name=f"cx-{secrets.token_hex(2)}")
+    pg = p.page
+    online = {
+        "application_name": "dataprime-workshop",
+        "coralogix": {
+            "enabled": True,
+            "domain": "eu2.coralogix.com",
+            "team_url": "https://acme.app.eu2.coralogix.com",
+        },
+        "attendee_faults": False,
+    }
+    pg.route(
+        "**/api/config",
+        lambda route: route.fulfill(
+            status=200, content_type="application/json", body=json.dumps(online)
+        ),
+    )
+    trace_id = _ask_fresh(p, f"count of logs by severity {secrets.token_hex(2)}")
+    link = pg.locator(f"#trace-card a[data-cx-trace='{trace_id}']")
+    link.wait_for()
+    url = urlparse(link.get_attribute("href"))
+    assert (url.scheme, url.netloc, url.path) == ("https", "acme.app.eu2.coralogix.com", "/explore")
+    q = parse_qs(url.query)
+    assert q["dataset"] == ["spans"] and trace_id in q["query"][0]
+    assert link.get_attribute("rel") == "noopener noreferrer"
+    p.close()
