@@ -58,7 +58,7 @@ from stack.common.settings import REPO_ROOT, ServiceName
 from stack.native import launcher
 from stack.native.config import NativeConfig
 from stack.native.supervisor import LaunchError, Supervisor, port_in_use
-from workshop import validation_bench
+from workshop import bench_ui, validation_bench
 from workshop.bench_findings import findings
 
 app = typer.Typer(add_completion=False)
@@ -718,6 +718,11 @@ def run_bench(
         results["idle_rss_mib"] = idle
         results["idle_stack_mib"] = round(sum(idle.values()), 1)
         done()
+        # The web UI's chart and waterfall endpoints, and what they cost with no page open.
+        step("web UI endpoints (charts, waterfalls, idle cost)")
+        results["ui"] = bench_ui.run(
+            pids[ServiceName.GATEWAY.value], host, short=plan.short
+        )
 
         # 2. every level: full flow, cheap endpoint
         for users in plan.levels:
@@ -804,6 +809,8 @@ def run_bench(
             launcher.down(c)
 
     derive(results, plan)
+    if "ui" in results:
+        results["targets"] += bench_ui.targets(results["ui"])
     step("writing the report")
     write_report(results, out)
     done()
@@ -1261,6 +1268,7 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str], plot_rel: st
     ):
         L.append(f"![{title}]({plot_rel}/{plots[key]})")
         L.append("")
+    L += bench_ui.markdown(results.get("ui"))
     L += [
         "## Method",
         "",

@@ -27,6 +27,8 @@ log = logging.getLogger("stack.telemetry")
 # Baggage entries copied onto every span so attendees can filter their own traces.
 BAGGAGE_ATTRIBUTES = ("workshop.attendee", "workshop.session", "synthetic_request")
 NOT_TRACED_PATHS = ("/health", "/ready")
+# The UI's telemetry views (stack.gateway.telemetry_api): watching must not add spans.
+NOT_TRACED_PREFIXES = ("/api/telemetry/", "/api/traces/")
 
 
 def _otel_disabled(settings: Settings) -> bool:
@@ -141,7 +143,8 @@ def server_telemetry(telemetry: Telemetry) -> dict[str, Any]:
 
 
 def _is_probe(scope: MutableMapping[str, Any]) -> bool:
-    return str(scope.get("path", "")).endswith(NOT_TRACED_PATHS)
+    path = str(scope.get("path", ""))
+    return path.endswith(NOT_TRACED_PATHS) or path.startswith(NOT_TRACED_PREFIXES)
 
 
 def tracer(name: str = "stack") -> trace.Tracer:
@@ -184,6 +187,7 @@ def current_trace_id() -> str | None:
 
 __all__ = [
     "BAGGAGE_ATTRIBUTES",
+    "NOT_TRACED_PREFIXES",
     "SpanKind",
     "Telemetry",
     "current_trace_id",

@@ -10,6 +10,7 @@ context, so the gateway's spans become children of this hop and keep the attende
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import nullcontext
 from pathlib import Path
 
 import aiohttp
@@ -21,6 +22,7 @@ from starlette.responses import Response, StreamingResponse
 from stack.common.http import transport_problem
 from stack.common.service import Service
 from stack.common.settings import ServiceName
+from stack.common.telemetry import NOT_TRACED_PREFIXES, untraced
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -51,15 +53,18 @@ async def proxy_api(request: Request, path: str) -> Response:
     headers = {k: v for k in FORWARD_REQUEST if (v := request.headers.get(k)) is not None}
     headers["x-forwarded-for"] = request.client.host if request.client else ""
     body = await request.body()
+    # The UI's telemetry views are not traced (watching must not add spans), hop included.
+    quiet = untraced() if f"/api/{path}".startswith(NOT_TRACED_PREFIXES) else nullcontext()
     try:
-        upstream = await service.http.session.request(
-            request.method,
-            url,
-            params=list(request.query_params.multi_items()),
-            data=body or None,
-            headers=headers,
-            allow_redirects=False,
-        )
+        with quiet:
+            upstream = await service.http.session.request(
+                request.method,
+                url,
+                params=list(request.query_params.multi_items()),
+                data=body or None,
+                headers=headers,
+                allow_redirects=False,
+            )
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise transport_problem(ServiceName.GATEWAY, exc) from exc
 

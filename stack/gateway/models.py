@@ -52,6 +52,7 @@ class QueryAccepted(BaseModel):
     source: str
     cached: bool
     validation: Validation
+    trace_id: str | None = Field(None, description="this question's trace (GET /api/traces/{id})")
 
 
 class QueryStatus(BaseModel):
@@ -90,6 +91,7 @@ class HistoryItem(BaseModel):
     rating: int | None = None
     created_at: float
     completed_at: float | None = None
+    trace_id: str | None = None
 
 
 class HistoryPage(BaseModel):

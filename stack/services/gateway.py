@@ -27,10 +27,11 @@ from stack.common.problems import Problem
 from stack.common.redis import CACHE_PREFIX, JOB_PREFIX, SESSION_PREFIX
 from stack.common.service import Service
 from stack.common.settings import ServiceName
-from stack.common.telemetry import untraced
+from stack.common.telemetry import current_trace_id, untraced
 from stack.gateway import models as m
 from stack.gateway.auth import is_admin, require_admin
 from stack.gateway.sessions import session_id
+from stack.gateway.telemetry_api import build_store, telemetry_router
 
 service = Service(
     ServiceName.GATEWAY, uses_redis=True, title="DataPrime Assistant API", public_api=True
@@ -42,6 +43,9 @@ assert redis is not None
 http = service.http
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 R = m.PROBLEM_RESPONSES
+# Live RED charts and trace waterfalls for the UI (reads the collector's local span files).
+traces = build_store(settings)
+app.include_router(telemetry_router(redis, traces))
 
 
 @contextmanager
@@ -94,6 +98,8 @@ async def ask(body: m.QuestionIn, sid: Annotated[str, Depends(current_session)])
             )
         job_id = uuid.uuid4().hex
         trace.get_current_span().set_attribute("workshop.job_id", job_id)
+        if trace_id := current_trace_id():
+            traces.expect(trace_id)
         await http.post(
             ServiceName.QUEUE,
             "/jobs",
@@ -116,6 +122,7 @@ async def ask(body: m.QuestionIn, sid: Annotated[str, Depends(current_session)])
         "source": generated.get("source", "rules"),
         "cached": generated.get("cached", False),
         "validation": validation,
+        "trace_id": current_trace_id(),
     }
 
 

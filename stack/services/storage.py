@@ -195,7 +195,7 @@ def history(page: int = 1, page_size: int = 20, attendee: str | None = None) -> 
     items = db.fetchall(
         f"""
         SELECT j.job_id, j.question, j.query, j.intent, j.status, j.error, j.attendee,
-               j.created_at, j.completed_at,
+               j.created_at, j.completed_at, j.trace_id,
                (SELECT f.rating FROM feedback f WHERE f.job_id = j.job_id
                 ORDER BY f.id DESC LIMIT 1) AS rating
         FROM jobs j {where} ORDER BY j.created_at DESC LIMIT ? OFFSET ?

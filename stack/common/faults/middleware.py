@@ -14,8 +14,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stack.common.faults.engine import FaultEngine, mark_span, request_baggage
 from stack.common.problems import Problem, problem_response
+from stack.common.telemetry import NOT_TRACED_PREFIXES
 
 UNFAULTED_PATHS = frozenset({"/health", "/ready"})
+# The UI's telemetry views keep answering while the gateway is faulted: they show the fault.
+UNFAULTED_PREFIXES = NOT_TRACED_PREFIXES
 
 
 def burn_cpu(ms: float) -> None:
@@ -33,7 +36,11 @@ class FaultMiddleware:
         self.engine = engine
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in UNFAULTED_PATHS:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in UNFAULTED_PATHS
+            or scope["path"].startswith(UNFAULTED_PREFIXES)
+        ):
             await self.app(scope, receive, send)
             return
         header = ""

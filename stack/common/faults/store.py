@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
+from stack.common.faults import timeline
 from stack.common.faults.model import Fault
 from stack.common.redis import FAULT_PREFIX
 
@@ -25,6 +26,7 @@ async def add_fault(redis: aioredis.Redis, fault: Fault) -> None:
         pipe.set(_key(fault.id), fault.model_dump_json(), px=ttl_ms)
         pipe.sadd(INDEX_KEY, fault.id)
         pipe.incr(VERSION_KEY)
+        timeline.record(pipe, timeline.start_fields(fault))
         await pipe.execute()
 
 
@@ -52,6 +54,11 @@ async def remove_fault(redis: aioredis.Redis, fault_id: str) -> bool:
         pipe.srem(INDEX_KEY, fault_id)
         pipe.incr(VERSION_KEY)
         deleted, _, _ = await pipe.execute()
+    if deleted:
+        await redis.xadd(
+            timeline.EVENTS_KEY, timeline.clear_fields(fault_id), maxlen=timeline.MAXLEN,
+            approximate=True,
+        )
     return bool(deleted)
 
 
@@ -63,6 +70,7 @@ async def clear_faults(redis: aioredis.Redis, *, created_by: str | None = None) 
         for fault_id in ids:
             pipe.delete(_key(fault_id))
             pipe.srem(INDEX_KEY, fault_id)
+            timeline.record(pipe, timeline.clear_fields(fault_id))
         pipe.incr(VERSION_KEY)
         await pipe.execute()
     return len(doomed)

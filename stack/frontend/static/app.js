@@ -2,6 +2,8 @@
 // Everything that comes from the API is rendered with textContent (never innerHTML).
 
 import { highlightInto } from "./highlight.js";
+import { initRed } from "./charts.js";
+import { showTrace } from "./waterfall.js";
 
 const $ = (id) => document.getElementById(id);
 const NAME_KEY = "workshop.attendee";
@@ -297,7 +299,7 @@ async function ask() {
   const btn = $("ask-submit");
   btn.disabled = true; btn.textContent = "Generating…";
   showError($("ask-error"), null);
-  for (const id of ["answer", "job", "rate"]) show($(id), false);
+  for (const id of ["answer", "job", "rate", "trace-card"]) show($(id), false);
   try {
     // The page starts the trace (W3C traceparent), so it knows the id to link to in Coralogix.
     const tp = newTraceparent();
@@ -312,6 +314,7 @@ async function ask() {
     show($("job")); statusPill($("job-status"), res.status);
     $("job-meta").textContent = `job ${res.id}`;
     show($("job-error"), false); show($("result-wrap"), false); $("result-note").textContent = "";
+    openTrace($("trace-card"), res.trace_id, true);
     poll(0);
   } catch (err) {
     showError($("ask-error"), err, "Could not answer");
@@ -414,6 +417,17 @@ async function rate() {
   }
 }
 
+// ---- Trace waterfall (Ask and History) -----------------------------------------------
+const traceViews = new Map();
+
+function openTrace(card, traceId, fresh) {
+  const prev = traceViews.get(card);
+  if (prev) prev.stop();
+  if (!traceId) { show(card, false); return; }
+  show(card, true);
+  traceViews.set(card, showTrace(card, traceId, { api, h, config: () => config, fresh }));
+}
+
 // ---- History ---------------------------------------------------------------------------
 const history = { page: 1, size: 15, total: 0 };
 
@@ -428,7 +442,12 @@ async function loadHistory() {
     tbody.replaceChildren(...data.items.map((it) => {
       const pill = h("span", {}); statusPill(pill, it.status);
       return h("tr", {},
-        h("td", { class: "q" }, h("span", { class: "q-text", text: it.question }), h("code", { class: "q-query", text: it.query || "" })),
+        h("td", { class: "q" }, h("span", { class: "q-text", text: it.question }), h("code", { class: "q-query", text: it.query || "" }),
+          it.trace_id ? h("button", {
+            type: "button", class: "btn small ghost trace-open", "data-trace-id": it.trace_id,
+            "aria-label": `Show the trace of “${it.question}”`,
+            onclick: () => { openTrace($("history-trace"), it.trace_id, false); $("history-trace").scrollIntoView({ block: "nearest" }); },
+          }, "Trace ▸") : null),
         h("td", {}, pill),
         h("td", { class: "rating", text: it.rating ? `${"★".repeat(it.rating)}${"☆".repeat(5 - it.rating)}` : "—", "aria-label": it.rating ? `${it.rating} of 5` : "not rated" }),
         h("td", { class: "hide-sm", text: it.attendee || "—" }),
@@ -554,12 +573,14 @@ async function loadStatus() {
 }
 
 function initStatus() {
+  const red = initRed({ api, h, identity, $ });
   enter.status = () => {
+    red.start();
     loadStatus();
     clearInterval(statusTimer);
     statusTimer = setInterval(() => { if (!document.hidden) loadStatus(); }, 5000);
   };
-  leave.status = () => { clearInterval(statusTimer); statusTimer = null; };
+  leave.status = () => { clearInterval(statusTimer); statusTimer = null; red.stop(); };
 }
 
 // ---- Instructor --------------------------------------------------------------------------
