@@ -258,9 +258,9 @@ class Lab:
         ``until`` passes / the lab stops); returns the event, or None."""
         f = self.spec.faults[step]
         label = f"{f.kind}" + (f" on {f.target}" if f.target != "hidden" else "")
-        self.waiting_for = label
         self.notice(f"waiting for the instructor to start room event {label}")
         self.report("waiting", f"room event {label}")
+        self.waiting_for = label
         try:
             while not self._stop.is_set():
                 try:

@@ -408,7 +408,15 @@ async def room_events() -> list[dict[str, Any]]:
     summary="Start a room event: a fault for the whole room",
 )
 async def start_room_event(body: room_mod.RoomEventIn) -> dict[str, Any]:
-    fault = Fault.create(FaultSpec(**body.fault_fields()), created_by="admin")
+    from pydantic import ValidationError
+
+    try:
+        spec = FaultSpec(**body.fault_fields())
+    except ValidationError as exc:
+        reason = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        field = reason.split(":", 1)[0] if ":" in reason else "kind"
+        raise Problem(422, reason, errors=[{"field": field, "reason": reason}]) from None
+    fault = Fault.create(spec, created_by="admin")
     await fault_store.add_fault(redis, fault)
     return room_mod.room_event(fault)
 
