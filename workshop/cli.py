@@ -119,6 +119,7 @@ _mount("workshop.demo", "demo", "The guided tour.")
 _mount("workshop.lab_cmd", "lab", "Guided labs.")
 _mount("workshop.bench", "bench", "The reproducible benchmark.")
 _mount("workshop.load_cmd", "load", "Run a Locust scenario.")
+_mount("workshop.room_cmd", "room", "Run a shared room: roster, handouts, events, progress.")
 
 
 def _mount_backup() -> None:

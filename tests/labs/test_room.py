@@ -69,9 +69,7 @@ def test_an_attendee_lab_waits_for_the_room_event_and_says_so(stack, admin, tmp_
     deadline = time.monotonic() + 10
     while not lab.waiting_for and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert any(
-        "waiting for the instructor to start room event slow_db" in n for n in lab.notices
-    )
+    assert any("waiting for the instructor to start room event slow_db" in n for n in lab.notices)
     assert admin.faults() == []  # the attendee's lab started nothing
     progress = {p["attendee"]: p for p in admin.room_progress()}
     assert progress["carol"]["step"] == "waiting"
