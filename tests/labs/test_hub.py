@@ -83,13 +83,13 @@ def _start_kernel(url: str, s: requests.Session, user: str) -> str:
     s.get(url + f"/hub/spawn/{user}", timeout=60)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        r = s.get(url + f"/user/{user}/api/status", timeout=10)
-        if r.ok and "application/json" in r.headers.get("content-type", ""):
+        # The lab page goes through the hub's OAuth once the server is up (cookie set).
+        r = s.get(url + f"/user/{user}/lab", timeout=30)
+        if r.ok and f"/user/{user}/lab" in r.url:
             break
         time.sleep(1)
     else:
         pytest.fail(f"{user}'s server did not start")
-    s.get(url + f"/user/{user}/lab", timeout=30)
     xsrf = s.cookies.get("_xsrf", path=f"/user/{user}/") or s.cookies.get("_xsrf")
     r = s.post(
         url + f"/user/{user}/api/kernels",
