@@ -142,6 +142,12 @@ def test_two_attendees_each_get_their_own_home_and_no_secret(room_hub):
                 assert name not in environ and value not in raw, (a.login, p.pid, name)
             assert environ["WORKSHOP_ATTENDEE"] == a.login
             assert environ["HOME"] == str(roster.home_dir(cfg.data_dir, a.id))
+        rss = {
+            ("kernel" if "ipykernel" in " ".join(p.cmdline()) else "server"): p.memory_info().rss
+            // 2**20
+            for p in procs
+        }
+        print(f"\nRSS MiB for {a.login}: {rss}")  # the figures docs/deploy-vm.md sizes from
     # Each home is its own: the two attendees' notebooks are different files.
     homes = {roster.home_dir(cfg.data_dir, a.id) for a in attendees}
     assert len(homes) == 2
