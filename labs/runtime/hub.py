@@ -48,7 +48,9 @@ class RoomAuthenticator(Authenticator):
 def prepare(spawner):
     name = spawner.user.name
     home = roster.prepare_home(DATA, name)
-    spawner.environment = roster.attendee_env(name, {gateway!r}, home, {{"PATH": {path!r}}})
+    spawner.environment = roster.attendee_env(
+        name, {gateway!r}, home, {{"PATH": {path!r}}}, roster.Path({telemetry!r})
+    )
 
 
 c.JupyterHub.authenticator_class = RoomAuthenticator
@@ -103,7 +105,9 @@ def install_chp() -> Path:
     return chp
 
 
-def write_config(cfg: NativeConfig, port: int, host: str = "127.0.0.1") -> Path:
+def write_config(
+    cfg: NativeConfig, port: int, host: str = "127.0.0.1", telemetry_dir: Path | None = None
+) -> Path:
     if shutil.which("jupyterhub", path=str(Path(sys.executable).parent)) is None:
         raise RuntimeError("JupyterHub is not installed: pip install 'jupyterhub>=5,<6'")
     roster.load_attendees(cfg.data_dir)  # a clear error when there is no room yet
@@ -114,6 +118,7 @@ def write_config(cfg: NativeConfig, port: int, host: str = "127.0.0.1") -> Path:
         repo=str(roster.REPO),
         data_dir=str(cfg.data_dir),
         gateway=cfg.url(ServiceName.GATEWAY),
+        telemetry=str(telemetry_dir or cfg.telemetry_dir),
         path=f"{bindir}:/usr/local/bin:/usr/bin:/bin",
         singleuser=str(bindir / "jupyterhub-singleuser"),
         host=host,
@@ -128,9 +133,11 @@ def write_config(cfg: NativeConfig, port: int, host: str = "127.0.0.1") -> Path:
     return path
 
 
-def start(cfg: NativeConfig, port: int, host: str = "127.0.0.1") -> subprocess.Popen[bytes]:
+def start(
+    cfg: NativeConfig, port: int, host: str = "127.0.0.1", telemetry_dir: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start the hub; its own environment drops every secret too."""
-    config = write_config(cfg, port, host)
+    config = write_config(cfg, port, host, telemetry_dir)
     env = {k: v for k, v in os.environ.items() if k not in roster.SECRET_ENV}
     log = open(config.parent / "jupyterhub.log", "ab")  # noqa: SIM115 - outlives this call
     return subprocess.Popen(

@@ -138,7 +138,11 @@ def prepare_home(data_dir: Path, attendee: str) -> Path:
 
 
 def attendee_env(
-    attendee: str, gateway_url: str, home: Path, base: Mapping[str, str] | None = None
+    attendee: str,
+    gateway_url: str,
+    home: Path,
+    base: Mapping[str, str] | None = None,
+    telemetry_dir: Path | None = None,
 ) -> dict[str, str]:
     """The whole environment of an attendee's processes (allow-list, no secret)."""
     base = os.environ if base is None else base
@@ -152,6 +156,8 @@ def attendee_env(
             "WORKSHOP_DATA_DIR": str(home / ".workshop"),
         }
     )
+    if telemetry_dir is not None:  # offline checks read the room's local telemetry
+        env["LAB_TELEMETRY_DIR"] = str(telemetry_dir)
     assert not any(k in env for k in SECRET_ENV)
     return env
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -29,17 +30,38 @@ def _have_hub() -> bool:
     return (bindir / "jupyterhub").exists() and hub.chp_binary() is not None
 
 
-@pytest.fixture()
-def room_hub(stack, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def stack():
+    """A room's stack: attendees may start faults scoped to themselves (ATTENDEE_FAULTS),
+    which is how an attendee's lab without the admin token injects its own fault."""
     if not _have_hub():
         pytest.skip("JupyterHub (pip extra `room`) or configurable-http-proxy not installed")
+    import os
+
+    from stack.native import launcher
+    from tests.conftest import REPO, StackHandle, collector_built, test_config
+
+    base = os.environ.get("TEST_PORT_BASE", "18000")
+    cfg = test_config(REPO / "data" / f"test-room-stack-{base}", offset=500)
+    cfg = dataclasses.replace(cfg, extra_env={**cfg.extra_env, "ATTENDEE_FAULTS": "true"})
+    launcher.down(cfg)
+    shutil.rmtree(cfg.data_dir, ignore_errors=True)
+    result = launcher.up(cfg, collector=collector_built(), nginx=False, timeout=90)
+    try:
+        yield StackHandle(cfg, result.collector, False)
+    finally:
+        launcher.down(cfg)
+
+
+@pytest.fixture()
+def room_hub(stack, tmp_path, monkeypatch):
     for k, v in SECRETS.items():  # the instructor's shell holds every secret
         monkeypatch.setenv(k, v)
     cfg = dataclasses.replace(stack.cfg, data_dir=tmp_path / "data")
     (tmp_path / "roster.csv").write_text("name,email\nAnn Lee,ann@example.invalid\nBob\n")
     attendees = roster.create_room(tmp_path / "roster.csv", cfg.data_dir)
     port = int(stack.cfg.port_base) + 90
-    proc = hub.start(cfg, port=port)
+    proc = hub.start(cfg, port=port, telemetry_dir=stack.telemetry_dir)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -80,6 +102,7 @@ def _login(url: str, user: str, password: str) -> requests.Session:
 
 
 def _start_kernel(url: str, s: requests.Session, user: str) -> str:
+    """Spawn the attendee's server through the hub, start a kernel; its id."""
     s.get(url + f"/hub/spawn/{user}", timeout=60)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -151,3 +174,90 @@ def test_two_attendees_each_get_their_own_home_and_no_secret(room_hub):
     # Each home is its own: the two attendees' notebooks are different files.
     homes = {roster.home_dir(cfg.data_dir, a.id) for a in attendees}
     assert len(homes) == 2
+
+
+LAB_02 = """
+import json
+from labs.runtime import Lab
+lab = Lab.load("02", short_mode=True, seed={seed})
+lab.run()
+lab.wait()
+mine = {{"target": lab.solution("slow_service"), "fault_id": lab.solution("fault_id"),
+         "scope": lab.state.faults[0].scope_value, "admin": lab._admin_token is not None}}
+mine["checks"] = {{"slow_service": lab.check("slow_service", mine["target"]).correct,
+                   "fault_id": lab.check("fault_id", mine["fault_id"]).correct}}
+print("RESULT " + json.dumps(mine))
+"""
+
+CROSS = """
+print("CROSS " + json.dumps({{
+    "slow_service": lab.check("slow_service", {target!r}).correct,
+    "fault_id": lab.check("fault_id", {fault_id!r}).correct,
+}}))
+"""
+
+
+def _run(client, code: str, marker: str, timeout: float = 240) -> dict:
+    out: list[str] = []
+
+    def hook(msg):
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            out.append("\n".join(msg["content"]["traceback"]))
+
+    reply = client.execute_interactive(code, output_hook=hook, timeout=timeout)
+    text = "".join(out)
+    assert reply["content"]["status"] == "ok", text[-3000:]
+    line = next(ln for ln in text.splitlines() if ln.startswith(marker + " "))
+    return json.loads(line.removeprefix(marker + " "))
+
+
+def test_two_attendees_run_lab_02_in_their_own_kernels_and_see_only_their_own(room_hub, stack):
+    if not stack.collector:
+        pytest.skip("needs the built collector (local telemetry)")
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jupyter_client import BlockingKernelClient
+
+    from labs.runtime import load_spec
+
+    url, cfg, attendees, passwords = room_hub
+    candidates = load_spec("02").faults[0].candidates
+    seeds = [
+        1,
+        next(
+            s
+            for s in range(2, 99)
+            if random.Random(s).choice(candidates) != random.Random(1).choice(candidates)
+        ),
+    ]
+    clients = []
+    for a in attendees:
+        s = _login(url, a.login, passwords[a.login])
+        kid = _start_kernel(url, s, a.login)
+        conn = roster.home_dir(cfg.data_dir, a.id) / ".local/share/jupyter/runtime"
+        client = BlockingKernelClient(connection_file=str(conn / f"kernel-{kid}.json"))
+        client.load_connection_file()
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        clients.append(client)
+    with ThreadPoolExecutor(2) as pool:  # both labs at once, on one stack
+        results = list(
+            pool.map(
+                lambda cs: _run(cs[0], LAB_02.format(seed=cs[1]), "RESULT"),
+                zip(clients, seeds, strict=True),
+            )
+        )
+    ann, bob = results
+    for a, r in zip(attendees, results, strict=True):
+        assert r["admin"] is False  # no admin token in the attendee's kernel
+        assert r["scope"] == a.login  # the lab's fault touched only its attendee
+        assert r["checks"] == {"slow_service": True, "fault_id": True}
+    assert ann["target"] != bob["target"] and ann["fault_id"] != bob["fault_id"]
+    for client, other in ((clients[0], bob), (clients[1], ann)):
+        crossed = _run(client, CROSS.format(**other), "CROSS", timeout=120)
+        assert crossed == {"slow_service": False, "fault_id": False}
+    for client in clients:
+        client.stop_channels()
