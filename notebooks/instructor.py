@@ -82,6 +82,14 @@ room.attendees_sending(lab, minutes=5)
 # room.schedule_fault(lab, 'latency', 'validation-service', params={'ms': 400}, delay_s=60, duration_s=300)
 # ```
 
+# %% [markdown]
+# ## Room events and the room's progress
+#
+# Faults that act on a whole process (`slow_db`, `queue_stall`, `memory_leak`, `bad_release`) are *room events*: attendees' labs wait for you to start them. `room.start_room_event(lab, 'slow_db', duration_s=300)` starts one; `room.room_events(lab)` lists them; `room.room_progress(lab)` shows each attendee's lab step and check verdicts (also live on the web UI's Instructor page).
+
+# %%
+room.room_events(lab), room.room_progress(lab)
+
 # %%
 lab.where_to_look();
 

@@ -123,3 +123,27 @@ class Gateway:
 
     def reset(self) -> dict[str, Any]:
         return self._call("POST", "/api/admin/reset", admin=True)
+
+    # -- room ----------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        return self._call("GET", "/api/config")
+
+    def room_events(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/api/room/events")
+
+    def start_room_event(self, kind: str, **spec: Any) -> dict[str, Any]:
+        return self._call(
+            "POST", "/api/admin/room/events", admin=True, json={"kind": kind, **spec}
+        )
+
+    def report_progress(self, **body: Any) -> dict[str, Any]:
+        return self._call("POST", "/api/room/progress", json=body)
+
+    def room_progress(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/api/admin/room/progress", admin=True)
+
+    def clear_room_progress(self) -> dict[str, Any]:
+        return self._call("DELETE", "/api/admin/room/progress", admin=True)
+
+    def room_check(self, **body: Any) -> dict[str, Any]:
+        return self._call("POST", "/api/room/check", json=body)

@@ -120,6 +120,7 @@ _mount("workshop.lab_cmd", "lab", "Guided labs.")
 _mount("workshop.bench", "bench", "The reproducible benchmark.")
 _mount("workshop.load_cmd", "load", "Run a Locust scenario.")
 _mount("workshop.doctor", "doctor", "Pre-flight checks (--online: the Coralogix path).")
+_mount("workshop.room_cmd", "room", "Run a shared room: roster, handouts, events, progress.")
 
 
 def _mount_backup() -> None:

@@ -118,6 +118,41 @@ def lab_markdown(spec: LabSpec) -> str:
     return "\n".join(out)
 
 
+def run_a_room(labs: list[LabSpec]) -> list[str]:
+    """The "run a room" runbook; which labs wait for a room event comes from the specs."""
+    events = [
+        f"lab {s.id} → `workshop room event start {f.kind}` ({f.target})"
+        for s in labs
+        for f in s.faults
+        if f.room_event
+    ]
+    return [
+        "## Run a room (one shared VM, many attendees)\n",
+        "**Before.** `workshop up` then `workshop status` (all green) and `make demo-fast`. Write "
+        "a roster CSV (`name,email`, email optional) and run `workshop room create roster.csv`: "
+        "it gives every attendee an id and a login, keeps the passwords in "
+        "`<data dir>/room/secrets.json` (mode 0600, never printed) and writes one printable "
+        "handout per attendee to `<data dir>/room/handouts/<id>.html` (lab URL, attendee id, "
+        "login, Coralogix links filtered to them). Print them (one A4 page each). Keep "
+        "`CX_API_KEY`, `CX_PRIVATE_KEY` and the admin token in the stack's environment only: "
+        "attendees' notebooks get none of them — their online checks go through the gateway "
+        "(`POST /api/room/check`, one rate limit and a 30 s cache for the whole room).\n",
+        "**During.** Per-request faults (latency, errors, CPU burn…) are scoped to the "
+        "attendee who runs the lab. Faults that act on a whole process are *room events*: "
+        "attendees' labs say \"waiting for the instructor to start room event …\" until you "
+        "start them — from the CLI, `notebooks/instructor.ipynb` or the web UI's Instructor "
+        "page. `workshop room events` lists what is running. This course's room events: "
+        + ("; ".join(events) or "none")
+        + ". Watch who is stuck where on the Instructor page's *Room progress* "
+        "(`#/instructor`, admin token; each attendee's lab step and check verdicts, live), or "
+        "`workshop room progress`.\n",
+        "**After.** `workshop room reset` (faults, queue, cache, sessions, database and the "
+        "room's progress, credentials and handouts), rotate the Coralogix keys the room used "
+        "and the admin token (`ADMIN_TOKEN`, or delete `<data dir>/admin-token` and restart), "
+        "and `terraform destroy` in `deploy/terraform` for a VM you no longer need.\n",
+    ]
+
+
 def instructor_guide(specs: list[LabSpec]) -> str:
     labs = [s for s in specs if s.id != "instructor"]
     out = [
@@ -154,6 +189,7 @@ def instructor_guide(specs: list[LabSpec]) -> str:
         f"\nAbout {total} minutes of labs; add 10 minutes of introduction and a break after lab 04.\n",  # noqa: E501
         "Between labs: `workshop fault clear` (or `room.reset_room(lab)` in the instructor "
         "notebook for a full reset of queue, cache, sessions and database).\n",
+        *run_a_room(labs),
         "## Per-lab answers\n",
     ]
     for s in labs:
@@ -163,7 +199,11 @@ def instructor_guide(specs: list[LabSpec]) -> str:
             out.append(
                 f"  - local check: `{q.local.check}({', '.join(f'{k}={v!r}' for k, v in q.local.args.items())})`"  # noqa: E501
             )
-            out.append(f"  - DataPrime: `{' '.join(q.dataprime.query.split())}`")
+            if q.dataprime is not None:
+                out.append(f"  - DataPrime: `{' '.join(q.dataprime.query.split())}`")
+            if q.metrics is not None:
+                for name, promql in q.metrics.candidates.items():
+                    out.append(f"  - PromQL ({name}): `{promql}`")
         out.append("")
     out += [
         "## Troubleshooting\n",

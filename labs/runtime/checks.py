@@ -148,7 +148,10 @@ def p95_ms(
 
 
 def slowest_growth_service(
-    ctx: CheckContext, exclude: list[str] | None = None, min_samples: int = 3
+    ctx: CheckContext,
+    exclude: list[str] | None = None,
+    min_samples: int = 3,
+    min_growth_ms: float = 50.0,
 ) -> str:
     """The service whose own work (span self time) grew most from the baseline to the fault.
 
@@ -170,7 +173,10 @@ def slowest_growth_service(
     growth = {k: during[k] - before[k] for k in during if k in before}
     if not growth:
         raise NoData("not enough spans in both the baseline and the fault windows")
-    (service, _op), _ms = max(growth.items(), key=lambda kv: kv[1])
+    (service, _op), grew = max(growth.items(), key=lambda kv: kv[1])
+    if grew < min_growth_ms:
+        # Nothing got slower: naming the "least unchanged" service would be a guess.
+        raise NoData(f"no service's own work grew by {min_growth_ms:.0f} ms or more")
     return service
 
 
@@ -247,6 +253,58 @@ def metric_grew(ctx: CheckContext, candidates: list[str], min_growth: float = 1.
         if during and max(during) >= (max(before) if before else 0.0) + min_growth:
             return name
     raise NoData(f"none of {candidates} grew during the fault (metrics export every few seconds)")
+
+
+def _metric_level(ctx: CheckContext, name: str, window: str) -> float | None:
+    """A metric's level in a window: for a cumulative sum the mean rate per second (summed
+    over series, ``idle`` states left out), for a gauge the mean of its points (``used``
+    state when states exist). None without data."""
+    w = ctx.window(window)
+    series: dict[tuple[Any, ...], list[tuple[int, float]]] = defaultdict(list)
+    cumulative = False
+    for m in ctx.metrics:
+        if m.name != name:
+            continue
+        cumulative = cumulative or (m.type == "sum" and bool(m.is_monotonic))
+        for dp in m.data_points:
+            state = dp.attributes.get("state")
+            if state == "idle" or (m.type != "sum" and state not in (None, "used")):
+                continue
+            if w.start_ns <= dp.time_ns < w.end_ns:
+                value = dp.value if dp.value is not None else dp.sum
+                if value is not None:
+                    key = (tuple(sorted(dp.attributes.items())), tuple(sorted(m.resource.items())))
+                    series[key].append((dp.time_ns, float(value)))
+    if not series:
+        return None
+    if not cumulative:
+        values = [v for pts in series.values() for _t, v in pts]
+        # Summed over series at each instant ≈ mean per series × series count.
+        return sum(values) / len(values) * len(series)
+    total = 0.0
+    for pts in series.values():
+        pts.sort()
+        if len(pts) < 2 or pts[-1][0] == pts[0][0]:
+            continue
+        total += max(0.0, pts[-1][1] - pts[0][1]) / ((pts[-1][0] - pts[0][0]) / 1e9)
+    return total
+
+
+def metric_rose(ctx: CheckContext, candidates: list[str], min_ratio: float = 1.3) -> str:
+    """The candidate host metric that rose most from the baseline to the fault window (at
+    least ×``min_ratio``): counters compared by rate, gauges by level."""
+    best: tuple[float, str] | None = None
+    for name in candidates:
+        before = _metric_level(ctx, name, "baseline")
+        during = _metric_level(ctx, name, "fault")
+        if before is None or during is None or before <= 0:
+            continue
+        ratio = during / before
+        if ratio >= min_ratio and (best is None or ratio > best[0]):
+            best = (ratio, name)
+    if best is None:
+        raise NoData(f"none of {candidates} rose by ×{min_ratio} during the fault window")
+    return best[1]
 
 
 def metric_present(ctx: CheckContext, candidates: list[str], window: str = "fault") -> str:
@@ -328,6 +386,25 @@ def queue_wait_ms(ctx: CheckContext, window: str = "fault") -> float:
     return round(float(percentile(waits, 95) or 0.0), 1)
 
 
+def stalled_consumer(ctx: CheckContext, min_wait_ms: float = 1000.0, window: str = "fault") -> str:
+    """The service whose CONSUMER spans started ≥ ``min_wait_ms`` after their PRODUCER span
+    (the consumer that stopped taking work), so a healthy queue answers nothing."""
+    spans = ctx.spans_in("all")
+    produced = {s.trace_id: s.start_ns for s in spans if s.kind == "PRODUCER"}
+    w = ctx.window(window)
+    return _mode(
+        (
+            s.service
+            for s in spans
+            if s.kind == "CONSUMER"
+            and s.trace_id in produced
+            and w.start_ns <= produced[s.trace_id] < w.end_ns
+            and (s.start_ns - produced[s.trace_id]) / 1e6 >= min_wait_ms
+        ),
+        f"consumer spans that waited ≥ {min_wait_ms:.0f} ms",
+    )
+
+
 def where_time_went(ctx: CheckContext, stall_ms: float = 1000.0) -> str:
     """Classify the fault window: waiting in the stream, in the gateway, or in the database."""
     try:
@@ -357,12 +434,14 @@ CHECKS: dict[str, Callable[..., Any]] = {
         retry_status,
         gateway_degraded,
         metric_grew,
+        metric_rose,
         metric_present,
         slowest_db,
         attendees_seen,
         fault_attendee,
         p95_gate,
         queue_wait_ms,
+        stalled_consumer,
         where_time_went,
     )
 }

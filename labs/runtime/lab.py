@@ -15,6 +15,7 @@ ran, which faults it injected — the hidden target included) is kept in
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import io
 import json
@@ -37,6 +38,7 @@ from stack.native.config import NativeConfig
 from workshop.api import ApiError, Gateway
 
 FLUSH_TIMEOUT_S = float(os.environ.get("LAB_FLUSH_TIMEOUT", "20"))
+ROOM_EVENT_POLL_S = float(os.environ.get("LAB_ROOM_EVENT_POLL", "1"))
 
 
 def in_notebook() -> bool:
@@ -185,6 +187,9 @@ class Lab:
         self._stop = threading.Event()
         self.state = self._load_state()
         self._ctx: tuple[Any, CheckContext] | None = None
+        self._online_via: str | None = None  # "key" | "gateway" | "" (offline), decided once
+        self.waiting_for: str | None = None  # the room event this lab waits for
+        self.notices: list[str] = []
 
     def __repr__(self) -> str:
         return f"Lab({self.spec.name!r}, attendee={self.attendee!r}, short_mode={self.short_mode})"
@@ -200,8 +205,80 @@ class Lab:
 
     @property
     def online(self) -> bool:
-        """Answers are checked in Coralogix (CX_API_KEY set) rather than locally."""
-        return bool(self.env.get("CX_API_KEY"))
+        """Answers are checked in Coralogix rather than locally: with CX_API_KEY (solo), or
+        through the gateway's online-check proxy when the room has a key (attendees)."""
+        return bool(self.online_via)
+
+    @property
+    def online_via(self) -> str:
+        if self._online_via is None:
+            if self.env.get("CX_API_KEY"):
+                self._online_via = "key"
+            else:
+                try:
+                    cfg = Gateway(self.gateway_url, timeout=2.0).config()
+                    self._online_via = "gateway" if cfg.get("online_checks") else ""
+                except (ApiError, OSError, ValueError):
+                    self._online_via = ""
+        return self._online_via
+
+    # -- the room ------------------------------------------------------------------------
+    def notice(self, message: str) -> None:
+        """Tell the learner (and keep it for the live view)."""
+        self.notices.append(message)
+        if in_notebook():
+            from IPython.display import Markdown, display
+
+            display(Markdown(f"⏳ {message}"))
+        else:
+            from rich.console import Console
+
+            Console(stderr=True).print(f"⏳ {message}")
+
+    def report(
+        self,
+        step: str,
+        detail: str = "",
+        *,
+        question: str | None = None,
+        verdict: str | None = None,
+    ) -> None:
+        """Tell the instructor's progress view where this attendee is (best effort: a room
+        without the endpoint, or an unreachable gateway, never breaks the lab)."""
+        body: dict[str, Any] = {
+            "attendee": self.attendee, "lab": self.spec.id, "step": step, "detail": detail[:200]
+        }
+        if question and verdict:
+            body |= {"question": question, "verdict": verdict}
+        with contextlib.suppress(ApiError, OSError, ValueError):
+            Gateway(self.gateway_url, attendee=self.attendee, timeout=2.0).report_progress(**body)
+
+    def wait_for_room_event(self, step: int, until: float | None = None) -> dict[str, Any] | None:
+        """Block until the instructor starts the room event of fault step ``step`` (or
+        ``until`` passes / the lab stops); returns the event, or None."""
+        f = self.spec.faults[step]
+        label = f"{f.kind}" + (f" on {f.target}" if f.target != "hidden" else "")
+        self.notice(f"waiting for the instructor to start room event {label}")
+        self.report("waiting", f"room event {label}")
+        self.waiting_for = label
+        try:
+            while not self._stop.is_set():
+                try:
+                    events = self.gateway.room_events()
+                except (ApiError, OSError):
+                    events = []
+                for ev in events:
+                    same_target = f.target == "hidden" or ev.get("target") == f.target
+                    if ev.get("kind") == f.kind and same_target:
+                        self.notice(f"room event {label} started ({ev.get('id')})")
+                        return ev
+                if until is not None and time.time() >= until:
+                    self.notice(f"room event {label} did not start before the traffic ended")
+                    return None
+                self._stop.wait(ROOM_EVENT_POLL_S)
+            return None
+        finally:
+            self.waiting_for = None
 
     def _load_state(self) -> LabState:
         try:
@@ -314,6 +391,17 @@ class Lab:
         created = []
         for i in steps:
             f = self.spec.faults[i]
+            if f.room_event and not self._admin_token:
+                # An attendee cannot start a process-wide fault: the instructor does.
+                ev = self.wait_for_room_event(i, until=self._traffic_deadline())
+                if ev is None:
+                    continue
+                record = FaultRecord(
+                    i, f.kind, str(ev.get("target")), ev.get("id"), time.time(), None, "room"
+                )
+                self.state.faults.append(record)
+                created.append(record)
+                continue
             target = self._random.choice(f.candidates) if f.target == "hidden" else f.target
             _offset, duration = self._timing(i)
             mine = self.state.attendees or [self.attendee]
@@ -336,7 +424,17 @@ class Lab:
         self.save_state()
         return created
 
+    def _traffic_deadline(self) -> float | None:
+        run = self.traffic
+        return run.started_at + run.duration_s if run else None
+
     def remove(self, record: FaultRecord) -> None:
+        if record.scope == "room":
+            # The instructor's room event: this lab stops observing it, never clears it.
+            if record.end is None:
+                record.end = time.time()
+                self.save_state()
+            return
         if record.id and record.end is None:
             try:
                 self.gateway.remove_fault(record.id)
@@ -359,7 +457,8 @@ class Lab:
                 if self._stop.wait(max(0.0, t0 + at - time.time())):
                     break
                 if action == "inject":
-                    records[i] = self.inject(i)[0]
+                    if made := self.inject(i):
+                        records[i] = made[0]
                 elif i in records:
                     self.remove(records[i])
         finally:
@@ -369,6 +468,7 @@ class Lab:
     def run(self, users: int | None = None, duration: float | None = None) -> TrafficRun:
         """Traffic plus the spec's fault timeline, both in the background."""
         run = self.start_traffic(users, duration)
+        self.report("traffic", f"{run.users} users for {run.duration_s:.0f} s")
         self._stop.clear()
         if self.spec.faults:
             self._timeline = threading.Thread(
@@ -391,6 +491,7 @@ class Lab:
             if fw:
                 self.state.client_p95_fault_ms = self.traffic.stats(*fw).p95_ms
             self.save_state()
+            self.report("answering", "traffic finished: answering the questions")
         return self.traffic
 
     def stop(self) -> None:
@@ -428,6 +529,8 @@ class Lab:
             ", ".join(f"{f.kind} (started)" for f in self.state.faults if f.end is None) or "none"
         )
         status = "running" if run.running else "finished"
+        if self.waiting_for:
+            active += f" · waiting for the instructor to start room event {self.waiting_for}"
         return (
             f"<b>Lab {self.spec.id}</b> · traffic {status} · {run.elapsed:.0f}/{run.duration_s:.0f} s"  # noqa: E501
             f" · {run.users} users · engine {run.engine} · active faults: {active}"
@@ -677,7 +780,9 @@ class Lab:
         if self.traffic and self.traffic.running:
             self.wait()
         if self.online:
-            return self._observe_coralogix(q), "Coralogix (DataPrime query API)"
+            api = "Metrics API" if q.metrics is not None else "DataPrime query API"
+            via = " via the room's gateway" if self.online_via == "gateway" else ""
+            return self._observe_coralogix(q), f"Coralogix ({api}{via})"
         timeout = FLUSH_TIMEOUT_S if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while not self._flushed() and time.monotonic() < deadline:
@@ -696,24 +801,50 @@ class Lab:
                     raise
                 time.sleep(1.0)
 
-    def _observe_coralogix(self, q: Question) -> Any:
+    def _dataprime_rows(self, query: str, start: float, end: float) -> list[dict[str, Any]]:
+        if self.online_via == "gateway":
+            answer = Gateway(self.gateway_url, attendee=self.attendee, timeout=60).room_check(
+                api="dataprime", query=query, start=start, end=end
+            )
+            return list(answer.get("rows", []))
         from labs.dataprime_client import DataPrimeClient
 
         env = dict(self.env)
         env.setdefault("REDIS_URL", self._redis_url)
         client = DataPrimeClient.from_env(env, on_wait=self._show_checking)
-        w = self.windows()[q.dataprime.window]
-        query = q.dataprime.query.replace("{attendee}", self.attendee)
-        result = client.query(query, start=w.start_ns / 1e9, end=w.end_ns / 1e9)
-        if q.dataprime.all_rows:
-            return [r.get(q.dataprime.field) for r in result.rows if r.get(q.dataprime.field)]
-        value = result.first(q.dataprime.field)
-        if value is None:
+        return client.query(query, start=start, end=end).rows
+
+    def _metric_series(self, query: str, start: float, end: float) -> list[dict[str, Any]]:
+        if self.online_via == "gateway":
+            answer = Gateway(self.gateway_url, attendee=self.attendee, timeout=60).room_check(
+                api="metrics", query=query, start=start, end=end, step_s=5
+            )
+            return list(answer.get("series", []))
+        from labs.metrics_client import MetricsClient
+
+        return MetricsClient.from_env(self.env).query_range(query, start=start, end=end, step_s=5)
+
+    def _observe_coralogix(self, q: Question) -> Any:
+        if q.metrics is not None:
+            return self._observe_metrics(q)
+        dp = q.dataprime
+        assert dp is not None
+        w = self.windows()[dp.window]
+        query = dp.query.replace("{attendee}", self.attendee)
+        rows = self._dataprime_rows(query, w.start_ns / 1e9, w.end_ns / 1e9)
+        if dp.all_rows:
+            return [r.get(dp.field) for r in rows if r.get(dp.field)]
+        if not rows:
             raise NoData(
                 f"Coralogix returned no rows for {q.id} (data may take a minute to arrive)"
             )
+        if dp.classify is not None:
+            return classify(dp.classify, rows[0])
+        value = _dig(rows[0], dp.field)
+        if value is None:
+            raise NoData(f"Coralogix returned no `{dp.field}` for {q.id}")
         if q.answer.type == "number":
-            value = float(value) * q.dataprime.scale
+            value = float(value) * dp.scale
         return value
 
     @property
@@ -728,6 +859,33 @@ class Lab:
             "30 queries/minute per key)"
         )
 
+    def _observe_metrics(self, q: Question) -> str:
+        """Which candidate host metric rose from the baseline to the fault window."""
+        from labs.metrics_client import mean_of
+
+        m = q.metrics
+        assert m is not None
+        ws = self.windows()
+        base, fault = ws["baseline"], ws["fault"]
+        if base.start_ns == fault.start_ns:
+            raise NoData("no fault window yet: the lab's fault has not run")
+        best: tuple[float, str] | None = None
+        for name, promql in m.candidates.items():
+            before = mean_of(self._metric_series(promql, base.start_ns / 1e9, base.end_ns / 1e9))
+            during = mean_of(
+                self._metric_series(promql, fault.start_ns / 1e9, fault.end_ns / 1e9)
+            )
+            if before is None or during is None or before <= 0:
+                continue
+            ratio = during / before
+            if ratio >= m.min_ratio and (best is None or ratio > best[0]):
+                best = (ratio, name)
+        if best is None:
+            raise NoData(
+                f"none of {list(m.candidates)} rose by ×{m.min_ratio} during your fault window"
+            )
+        return best[1]
+
     def check(self, qid: str, answer: Any) -> Verdict:
         """Verdict on the learner's answer (shown nicely in a notebook)."""
         q = self.spec.question(qid)
@@ -736,8 +894,10 @@ class Lab:
         try:
             observed, source = self.observe(qid)
         except NoData as exc:
+            self.report("checking", question=qid, verdict="cannot check")
             return Verdict(qid, False, f"cannot check yet: {exc}", answer=answer)
         ok = compare(q, answer, observed)
+        self.report("checking", question=qid, verdict="passed" if ok else "failed")
         if ok:
             message = f"`{answer}` is right." + (f" {q.explanation}" if q.explanation else "")
         else:
@@ -790,6 +950,34 @@ class Lab:
             out["reset"] = self.gateway.reset()
         self.save_state()
         return out
+
+
+def classify(c: Any, row: Mapping[str, Any]) -> str:
+    """A spec's ``classify`` applied to the first row a query returned."""
+    for rule in c.rules:
+        value = _dig(row, rule.field)
+        if value is None:
+            continue
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            continue
+        if (rule.min is None or v >= rule.min) and (rule.max is None or v < rule.max):
+            return str(rule.answer)
+    if all(_dig(row, r.field) is None for r in c.rules):
+        raise NoData(f"Coralogix returned none of {[r.field for r in c.rules]}")
+    return str(c.otherwise)
+
+
+def _dig(row: Mapping[str, Any], key: str) -> Any:
+    if key in row:
+        return row[key]
+    cur: Any = row
+    for part in key.split("."):
+        if not isinstance(cur, Mapping) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
 
 
 def _fmt(v: float | None) -> str:

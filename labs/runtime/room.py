@@ -80,3 +80,27 @@ def schedule_fault(
 def reset_room(lab: Lab) -> dict[str, Any]:
     """Every fault cleared; queue, cache, sessions and database emptied."""
     return lab.gateway.reset()
+
+
+def start_room_event(
+    lab: Lab,
+    kind: str,
+    target: str | None = None,
+    *,
+    params: dict[str, Any] | None = None,
+    duration_s: int = 300,
+) -> dict[str, Any]:
+    """Start a room event (a process-wide fault for everybody); labs waiting for it go on."""
+    body: dict[str, Any] = {"params": params or {}, "duration_s": duration_s}
+    if target:
+        body["target"] = target
+    return lab.gateway.start_room_event(kind, **body)
+
+
+def room_events(lab: Lab) -> list[dict[str, Any]]:
+    return lab.gateway.room_events()
+
+
+def room_progress(lab: Lab) -> list[dict[str, Any]]:
+    """Each attendee's lab step and check verdicts, as their labs reported them."""
+    return lab.gateway.room_progress()

@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stack.common.faults.registry import FAULT_KINDS
+from stack.common.room import is_room_event_kind
 from stack.common.settings import ServiceName
 
 SPEC_DIR = Path(__file__).resolve().parents[1] / "specs"
@@ -63,7 +64,18 @@ class FaultStep(_Model):
             if t not in allowed:
                 raise ValueError(f"{self.kind} cannot target {t!r} (one of {sorted(allowed)})")
         kind.params.model_validate(self.params)
+        # In a shared room a lab's fault touches only its attendee whenever the kind can be
+        # scoped; kinds that act on a whole process are room events the instructor starts.
+        if is_room_event_kind(self.kind) and self.scope != "all":
+            raise ValueError(f"{self.kind} acts on a whole process: a room event, scope `all`")
+        if not is_room_event_kind(self.kind) and self.scope != "attendee":
+            raise ValueError(f"{self.kind} can be scoped to the attendee: use scope `attendee`")
         return self
+
+    @property
+    def room_event(self) -> bool:
+        """A process-wide fault: the instructor starts it for the whole room."""
+        return is_room_event_kind(self.kind)
 
 
 class Answer(_Model):
@@ -105,12 +117,44 @@ class Expected(_Model):
         return self
 
 
+class Rule(_Model):
+    """``answer`` when the query's ``field`` is at least ``min`` (and below ``max``)."""
+
+    field: str
+    min: float | None = None
+    max: float | None = None
+    answer: str
+
+
+class Classify(_Model):
+    """Turns the numbers a query measured into a choice, outside the query: a query that
+    names its own answer would return it whatever the data (the lint test rejects that)."""
+
+    rules: list[Rule] = Field(min_length=1)
+    otherwise: str
+
+
 class DataPrimeCheck(_Model):
     query: str = Field(description="DataPrime; {attendee} is substituted")
-    field: str = Field(description="the column of the first row that holds the answer")
+    field: str = Field("", description="the column of the first row that holds the answer")
     window: Literal["all", "baseline", "fault"] = "fault"
     scale: float = Field(1.0, description="multiply a numeric answer (µs → ms: 0.001)")
     all_rows: bool = Field(False, description="the answer is the field of every row (a list)")
+    classify: Classify | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> DataPrimeCheck:
+        if not self.field and self.classify is None:
+            raise ValueError("dataprime: give `field` or `classify`")
+        return self
+
+
+class MetricsCheck(_Model):
+    """Which host metric rose: PromQL over Coralogix's Prometheus-compatible metrics API,
+    the baseline window against the fault window (the attendee's own windows)."""
+
+    candidates: dict[str, str] = Field(description="answer → PromQL (a rate or a gauge)")
+    min_ratio: float = Field(1.3, gt=1.0, description="fault mean ≥ ratio × baseline mean")
 
 
 class LocalCheck(_Model):
@@ -123,10 +167,19 @@ class Question(_Model):
     prompt: str
     answer: Answer
     expected: Expected
-    dataprime: DataPrimeCheck
+    dataprime: DataPrimeCheck | None = None
+    metrics: MetricsCheck | None = Field(
+        None, description="online check over host metrics (instead of a DataPrime query)"
+    )
     local: LocalCheck
     hint: str = ""
     explanation: str = ""
+
+    @model_validator(mode="after")
+    def _online(self) -> Question:
+        if (self.dataprime is None) == (self.metrics is None):
+            raise ValueError(f"{self.id}: give exactly one of `dataprime` or `metrics`")
+        return self
 
 
 class WhereToLook(_Model):

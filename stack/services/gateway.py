@@ -301,6 +301,7 @@ async def ui_config() -> dict[str, Any]:
             "infrastructure": {"menu": cx.INFRA_MENU, "host_name": me.name, "host_id": me.id},
         },
         "attendee_faults": settings.attendee_faults,
+        "online_checks": bool(settings.cx_api_key.get_secret_value()),
     }
 
 
@@ -405,3 +406,80 @@ async def reset() -> dict[str, Any]:
         "storage": storage,
         "elapsed_ms": round((time.perf_counter() - started) * 1000, 1),
     }
+
+
+# ---- room: events, progress, online checks (logic in stack.common.room) --------------------
+from stack.common import room as room_mod  # noqa: E402
+from stack.common import room_proxy  # noqa: E402
+
+
+@app.get("/api/room/events", tags=["room"], summary="Active room events (instructor-started)")
+async def room_events() -> list[dict[str, Any]]:
+    return room_mod.room_events(await fault_store.list_faults(redis))
+
+
+@app.post(
+    "/api/admin/room/events",
+    status_code=201,
+    tags=["room"],
+    responses=R,
+    dependencies=[Admin],
+    summary="Start a room event: a fault for the whole room",
+)
+async def start_room_event(body: room_mod.RoomEventIn) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    try:
+        spec = FaultSpec(**body.fault_fields())
+    except ValidationError as exc:
+        reason = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        field = reason.split(":", 1)[0] if ":" in reason else "kind"
+        raise Problem(422, reason, errors=[{"field": field, "reason": reason}]) from None
+    fault = Fault.create(spec, created_by="admin")
+    await fault_store.add_fault(redis, fault)
+    return room_mod.room_event(fault)
+
+
+@app.post("/api/room/progress", status_code=201, tags=["room"], responses=R,
+          summary="A lab reports its step or a check verdict")
+async def report_progress(body: room_mod.ProgressIn) -> dict[str, Any]:
+    attendee, _ = identity()
+    if attendee and attendee != body.attendee:
+        raise Problem(
+            403,
+            "a lab may only report progress for its own attendee id",
+            errors=[{"field": "attendee", "reason": "must match baggage workshop.attendee"}],
+        )
+    return await room_mod.record_progress(redis, body)
+
+
+@app.get("/api/admin/room/progress", tags=["room"], responses=R, dependencies=[Admin],
+         summary="Every attendee's lab step and check verdicts")
+async def room_progress() -> list[dict[str, Any]]:
+    return await room_mod.room_progress(redis)
+
+
+@app.delete("/api/admin/room/progress", tags=["room"], responses=R, dependencies=[Admin],
+            summary="Forget the room's progress (next cohort)")
+async def clear_room_progress() -> dict[str, Any]:
+    return {"removed": await room_mod.clear_progress(redis)}
+
+
+@app.post("/api/room/check", tags=["room"], responses=R,
+          summary="Run one online check with the room's Coralogix key (rate-limited, cached)")
+async def room_check(body: room_mod.CheckIn) -> dict[str, Any]:
+    attendee, _ = identity()
+    if (why := room_mod.check_scope_error(body, attendee)) is not None:
+        raise Problem(422, f"{why[0]}: {why[1]}", errors=[{"field": why[0], "reason": why[1]}])
+    if not room_proxy.configured(settings):
+        raise Problem(503, "online checks are off: the room has no CX_API_KEY")
+    from labs.dataprime_client import DataPrimeError, RateLimited
+
+    try:
+        return await room_proxy.run_check(redis, body, settings)
+    except RateLimited as exc:
+        raise Problem(
+            429, str(exc), headers={"retry-after": str(int(exc.retry_after) or 1)}
+        ) from None
+    except DataPrimeError as exc:
+        raise Problem(502, str(exc), service="coralogix") from None

@@ -196,6 +196,11 @@ async def _handle(message_id: str, fields: dict[str, str], deliveries: int) -> N
                 span.set_attribute("messaging.message.id", message_id)
                 span.set_attribute("messaging.message.conversation_id", job["job_id"])
                 span.set_attribute("messaging.message.delivery_count", deliveries)
+                # How long the job waited in the stream: lab 04 asks Coralogix for it.
+                enqueued = float(fields.get("enqueued_at") or time.time())
+                span.set_attribute(
+                    "workshop.queue.wait_ms", round(max(0.0, time.time() - enqueued) * 1000, 1)
+                )
                 await _run(job, message_id, fields, deliveries, span)
         finally:
             context.detach(token)

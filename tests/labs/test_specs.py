@@ -25,7 +25,7 @@ def test_every_lab_has_a_valid_spec():
         assert s.questions, s.id
         for q in s.questions:
             assert q.local.check in CHECKS
-            assert q.dataprime.query.strip().startswith("source ")
+            assert q.dataprime is None or q.dataprime.query.strip().startswith("source ")
 
 
 def test_lab_02_target_is_hidden():
@@ -100,3 +100,69 @@ def test_notebooks_never_import_locust():
     for path in (REPO / "notebooks").glob("*.py"):
         assert "import locust" not in path.read_text()
         assert "from locust" not in path.read_text()
+
+
+# ---- honest checks: the lint over labs/specs -------------------------------------------------
+def _literals(query: str) -> set[str]:
+    import re
+
+    return {m.strip().lower() for m in re.findall(r"'([^']*)'", query)}
+
+
+def answer_leaks(question) -> list[str]:
+    """Why a question's online check could return its answer whatever the data."""
+    problems = []
+    dp = question.dataprime
+    if dp is None:
+        return problems
+    lits = _literals(dp.query)
+    answers = set()
+    if question.expected.value is not None:
+        answers.add(str(question.expected.value).strip().lower())
+    answers |= {c.strip().lower() for c in question.answer.choices}
+    if leaked := sorted(answers & lits):
+        problems.append(f"the query contains its answer(s) {leaked} as a literal")
+    if "{attendee}" not in dp.query:
+        problems.append("the query does not filter on the attendee")
+    return problems
+
+
+@pytest.mark.parametrize(
+    "spec", all_specs(), ids=lambda s: s.name
+)
+def test_no_online_check_contains_its_answer_and_all_filter_on_the_attendee(spec):
+    for q in spec.questions:
+        assert not answer_leaks(q), f"{spec.id}/{q.id}: {answer_leaks(q)}"
+
+
+def test_the_lint_catches_the_checks_that_could_not_fail():
+    # The queries lab 05 and lab 04 shipped before: they named their answer.
+    bad_05 = load_spec("05").question("hot_service").model_copy(deep=True)
+    bad_05.answer.choices = ["system.cpu.time", "system.memory.usage"]
+    bad_05.expected.value, bad_05.expected.fault_target = "system.cpu.time", None
+    bad_05.dataprime.query = "source logs | limit 1 | create answer from 'system.cpu.time'"
+    assert any("contains its answer" in p for p in answer_leaks(bad_05))
+    bad_04 = load_spec("04").question("gateway_slower").model_copy(deep=True)
+    bad_04.dataprime.query = (
+        "source spans | filter $l.serviceName == 'api-gateway' | aggregate "
+        "percentile(0.95, $m.duration) as p | create answer from if(p > 1, 'yes', 'no')"
+    )
+    problems = answer_leaks(bad_04)
+    assert any("contains its answer" in p for p in problems)
+    assert any("attendee" in p for p in problems)
+
+
+def test_faults_are_attendee_scoped_unless_they_are_room_events():
+    from stack.common.room import is_room_event_kind
+
+    for spec in all_specs():
+        for f in spec.faults:
+            assert f.scope == ("all" if is_room_event_kind(f.kind) else "attendee"), (spec.id, f)
+    data = load_spec("06").model_dump()
+    data["faults"][0]["scope"] = "attendee"
+    with pytest.raises(ValueError, match="room event"):
+        LabSpec.model_validate(data)
+    data = load_spec("02").model_dump()
+    data["faults"][0]["scope"] = "all"
+    with pytest.raises(ValueError, match="scoped to the attendee"):
+        LabSpec.model_validate(data)

@@ -604,6 +604,7 @@ async function unlock() {
     buildFaultForm();
     show($("instructor-tools"));
     refreshInstructorFaults();
+    startRoomProgress();
   } catch (err) {
     show($("instructor-tools"), false);
     tokenState(err.status === 401 || err.status === 403 ? "That token was not accepted." : `Could not check the token: ${err.message}`, false);
@@ -787,6 +788,52 @@ function initInstructor() {
     refreshInstructorFaults();
   });
   enter.instructor = unlock;
+  leave.instructor = () => { clearInterval(progressTimer); progressTimer = null; };
+}
+
+// ---- Room progress (instructor) ----------------------------------------------------------
+let progressTimer = null;
+
+function ago(ts) {
+  const s = Math.max(0, Math.round(Date.now() / 1000 - ts));
+  return s < 60 ? `${s} s ago` : `${Math.round(s / 60)} min ago`;
+}
+
+async function loadRoomProgress() {
+  const box = $("room-progress");
+  try {
+    const [rows, events] = await Promise.all([
+      api("/api/admin/room/progress", { admin: true }), api("/api/room/events"),
+    ]);
+    $("room-events").replaceChildren(events.length
+      ? h("p", { class: "small" }, "Room events running: ",
+        ...events.map((e) => h("code", { text: `${e.kind} on ${e.target} ` })))
+      : h("p", { class: "muted small", text: "No room event running." }));
+    if (!rows.length) {
+      box.replaceChildren(h("p", { class: "muted empty-line", text: "No lab has reported yet." }));
+    } else {
+      const head = h("tr", {}, ...["Attendee", "Lab", "Step", "Checks", "Updated"].map((t) => h("th", { text: t })));
+      const body = rows.map((r) => h("tr", { "data-attendee": r.attendee },
+        h("td", { text: r.attendee }), h("td", { text: r.lab || "" }),
+        h("td", { class: "progress-step", text: `${r.step}${r.detail ? ` — ${r.detail}` : ""}` }),
+        h("td", { class: "progress-checks" }, ...Object.entries(r.checks).map(([q, c]) => h("span", {
+          class: `check ${c.verdict === "passed" ? "ok" : c.verdict === "failed" ? "bad" : ""}`,
+          title: `${q}: ${c.verdict}`,
+          text: `${c.verdict === "passed" ? "✓" : c.verdict === "failed" ? "✗" : "…"} ${q} `,
+        }))),
+        h("td", { text: ago(r.updated) })));
+      box.replaceChildren(h("table", { class: "table", id: "room-progress-table" }, h("thead", {}, head), h("tbody", {}, ...body)));
+    }
+    $("room-progress-updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  } catch (err) {
+    box.replaceChildren(); const e = h("div", { class: "alert error" }); box.append(e); showError(e, err, "Room progress");
+  }
+}
+
+function startRoomProgress() {
+  loadRoomProgress();
+  clearInterval(progressTimer);
+  progressTimer = setInterval(() => { if (!document.hidden && adminToken.value) loadRoomProgress(); }, 2000);
 }
 
 // ---- boot --------------------------------------------------------------------------------
