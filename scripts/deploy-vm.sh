@@ -182,7 +182,7 @@ if ! grep -q '^RESOURCE_DETECTORS=' .env; then
   uuid=\$(cat /sys/hypervisor/uuid /sys/class/dmi/id/product_uuid 2>/dev/null || true)
   case \"\$vendor \$uuid\" in
     *Amazon*|ec2*|EC2*) ;;
-    *) echo 'RESOURCE_DETECTORS=\"[env, system, docker]\"' >> .env ;;
+    *) echo 'RESOURCE_DETECTORS=\"[env, docker, system]\"' >> .env ;;
   esac
 fi"
 

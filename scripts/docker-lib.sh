@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared by scripts/docker-*.sh (sourced): where the Docker test harness keeps things.
 # Everything heavy lives OUTSIDE the repo, keyed by version, so a second run on the same machine
 # reuses it: /var/cache/workshop-kit when writable (root), else ~/.cache/workshop-kit.

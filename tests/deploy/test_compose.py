@@ -256,8 +256,8 @@ def test_collector_environment_and_mounts(services: dict) -> None:
     assert used <= set(env), f"not passed to the collector: {used - set(env)}"
     assert env["OTEL_COLLECTOR_HOST"] == "0.0.0.0"
     assert env["HOSTMETRICS_ROOT"] == "/hostfs"
-    assert env["RESOURCE_DETECTORS"] == "[env, system, docker, ec2]"
-    assert yaml.safe_load(env["RESOURCE_DETECTORS"]) == ["env", "system", "docker", "ec2"]
+    assert env["RESOURCE_DETECTORS"] == "[env, docker, system, ec2]"
+    assert yaml.safe_load(env["RESOURCE_DETECTORS"]) == ["env", "docker", "system", "ec2"]
     assert env["CX_PRIVATE_KEY"] == "test-private-key"
     volumes = collector["volumes"]
     assert "./collector/config.yaml:/etc/otelcol-contrib/config.yaml:ro" in volumes
