@@ -32,6 +32,7 @@ from labs.runtime import checks, links, traffic
 from labs.runtime.checks import CheckContext, NoData, Window
 from labs.runtime.spec import LabSpec, Question, load_spec
 from labs.runtime.traffic import Stats, TrafficRun
+from stack.common.faults.registry import FAULT_KINDS
 from stack.common.settings import ServiceName
 from stack.native.config import NativeConfig
 from workshop.api import ApiError, Gateway
@@ -316,16 +317,30 @@ class Lab:
             _offset, duration = self._timing(i)
             mine = self.state.attendees or [self.attendee]
             scope_value = attendee or (mine[0] if f.scope == "attendee" else None)
+            if not self._admin_token and FAULT_KINDS[f.kind].per_request:
+                # No admin token (an attendee's kernel): ask for a fault scoped to ourselves;
+                # the gateway allows it when ATTENDEE_FAULTS is on and we send no token.
+                scope_value = scope_value or mine[0]
             scope = "attendee" if scope_value else "all"
-            fault = self.gateway.add_fault(
-                f.kind,
-                target,
-                params=f.params,
-                probability=f.probability,
-                scope=scope,
-                scope_value=scope_value,
-                ttl_seconds=int(duration + 30),
-            )
+            if not self._admin_token and scope == "all":
+                # Process-wide kinds touch everyone: only the instructor starts them (a room
+                # event, admin API); the lab waits for it instead of asking.
+                fault = self._await_room_event(f.kind)
+            else:
+                gateway = (
+                    self.gateway
+                    if self._admin_token or scope_value == self.attendee
+                    else Gateway(self.gateway_url, attendee=scope_value)
+                )
+                fault = gateway.add_fault(
+                    f.kind,
+                    target,
+                    params=f.params,
+                    probability=f.probability,
+                    scope=scope,
+                    scope_value=scope_value,
+                    ttl_seconds=int(duration + 30),
+                )
             record = FaultRecord(
                 i, f.kind, target, fault["id"], time.time(), None, scope, scope_value
             )
@@ -334,7 +349,28 @@ class Lab:
         self.save_state()
         return created
 
+    def _await_room_event(self, kind: str) -> dict[str, Any]:
+        """The instructor's room event of this kind (GET /api/room/events, no auth)."""
+        deadline = time.monotonic() + float(self.env.get("LAB_ROOM_EVENT_WAIT_S", "120"))
+        while True:
+            try:
+                events = self.gateway._call("GET", "/api/room/events")
+            except ApiError:
+                events = []
+            for event in events if isinstance(events, list) else []:
+                if isinstance(event, dict) and event.get("kind") == kind:
+                    return event
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"this step needs the room event `{kind}`: ask the instructor to start it "
+                    "(attendees cannot start process-wide faults)"
+                )
+            time.sleep(2)
+
     def remove(self, record: FaultRecord) -> None:
+        if record.id and record.end is None and not self._admin_token and record.scope == "all":
+            record.end = time.time()  # a room event: the instructor clears it
+            self.save_state()
         if record.id and record.end is None:
             try:
                 self.gateway.remove_fault(record.id)
