@@ -326,6 +326,7 @@ class Lab:
                 # Process-wide kinds touch everyone: only the instructor starts them (a room
                 # event, admin API); the lab waits for it instead of asking.
                 fault = self._await_room_event(f.kind)
+                target = fault.get("target") or target
             else:
                 gateway = (
                     self.gateway

@@ -122,6 +122,8 @@ class ComposeStack:
     admin_token: str
     docker_host_name: str
     timings: dict[str, float] = field(default_factory=dict)
+    # The lab run adds compose.lab-test.yml and the `lab` profile (test_50_lab.py).
+    extra_args: list[str] = field(default_factory=list)
 
     @property
     def sink_out(self) -> Path:
@@ -129,7 +131,7 @@ class ComposeStack:
 
     def compose(self, *args: str, timeout: float = 600, check: bool = True):
         cmd = [self.compose_bin, "-p", PROJECT, "-f", "docker-compose.vm.yml",
-               "-f", str(HERE / "compose.test.yml"), *args]  # fmt: skip
+               "-f", str(HERE / "compose.test.yml"), *self.extra_args, *args]  # fmt: skip
         return run(cmd, cwd=self.workdir, timeout=timeout, check=check)
 
     def ps(self) -> list[dict[str, Any]]:
@@ -225,7 +227,8 @@ def _write_env(workdir: Path, admin_token: str, sink_dir: Path) -> None:
     lines += [f"{k}={v}" for k, v in values.items()]
     # Not EC2: the ec2 detector would call the instance metadata address (as deploy-vm.sh does).
     lines += ['RESOURCE_DETECTORS="[env, docker, system]"',
-              f"TEST_SINK_DIR={sink_dir}", f"TEST_DOCKER_SOCKET={socket_path}"]  # fmt: skip
+              f"TEST_SINK_DIR={sink_dir}", f"TEST_DOCKER_SOCKET={socket_path}",
+              f"TEST_TELEMETRY_DIR={workdir / 'data' / 'test-telemetry'}"]  # fmt: skip
     (workdir / ".env").write_text("\n".join(lines) + "\n")
     (workdir / ".env").chmod(0o600)
 
@@ -242,6 +245,10 @@ def stack() -> Iterator[ComposeStack]:
     out = sink_dir / "out"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
+    telemetry = WORKDIR / "data" / "test-telemetry"
+    shutil.rmtree(telemetry, ignore_errors=True)
+    telemetry.mkdir(parents=True)
+    telemetry.chmod(0o777)  # written by the collector (uid 10001)
     run(["bash", str(REPO / "scripts" / "generate-certs.sh"), str(WORKDIR / "data" / "certs")])
     (WORKDIR / "data" / "nginx-auth").mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(24)
