@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: bootstrap collector demo demo-fast test test-fast lint up down status lab bench clean
+.PHONY: bootstrap collector demo demo-fast test test-docker test-fast lint up down status lab bench clean
 
 bootstrap:            ## system packages, .venv, collector (idempotent)
 	@bash scripts/bootstrap.sh
@@ -18,6 +18,9 @@ demo-fast: bootstrap  ## the guided tour in a short form (CI)
 
 test: bootstrap       ## every test suite against real components
 	@bash scripts/run-tests.sh
+
+test-docker: bootstrap ## the compose deployment on a private Docker engine (tests/docker/)
+	@bash scripts/test-docker.sh
 
 lint:
 	@$(VENV)/ruff check .

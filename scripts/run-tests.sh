@@ -9,4 +9,12 @@ echo "==> ruff"
 ruff check .
 echo "==> pytest"
 # -p no:locust: installing locust registers a pytest plugin (and gevent) we keep out.
-exec pytest -p no:locust -q -rfEs --durations=15 "$@"
+# tests/docker runs in its own lane (scripts/test-docker.sh: engine, stand-ins, compose).
+rc=0
+pytest -p no:locust -q -rfEs --durations=15 --ignore=tests/docker "$@" || rc=$?
+# The whole suite (no arguments, as `make test` and .ci/run call it) includes the docker lane.
+if [[ $# -eq 0 || "${WITH_DOCKER:-0}" == "1" ]]; then
+  echo "==> docker (make test-docker)"
+  bash scripts/test-docker.sh || rc=$?
+fi
+exit "$rc"

@@ -33,6 +33,7 @@ from labs.runtime import checks, links, traffic
 from labs.runtime.checks import CheckContext, NoData, Window
 from labs.runtime.spec import LabSpec, Question, load_spec
 from labs.runtime.traffic import Stats, TrafficRun
+from stack.common.faults.registry import FAULT_KINDS
 from stack.common.settings import ServiceName
 from stack.native.config import NativeConfig
 from workshop.api import ApiError, Gateway
@@ -406,8 +407,17 @@ class Lab:
             _offset, duration = self._timing(i)
             mine = self.state.attendees or [self.attendee]
             scope_value = attendee or (mine[0] if f.scope == "attendee" else None)
+            if not self._admin_token and FAULT_KINDS[f.kind].per_request:
+                # No admin token (an attendee's kernel): ask for a fault scoped to ourselves;
+                # the gateway allows it when ATTENDEE_FAULTS is on and we send no token.
+                scope_value = scope_value or mine[0]
             scope = "attendee" if scope_value else "all"
-            fault = self.gateway.add_fault(
+            gateway = (
+                self.gateway
+                if self._admin_token or scope_value == self.attendee
+                else Gateway(self.gateway_url, attendee=scope_value)
+            )
+            fault = gateway.add_fault(
                 f.kind,
                 target,
                 params=f.params,

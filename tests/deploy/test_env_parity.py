@@ -23,6 +23,7 @@ from tests.deploy import (
 DOCKER_ONLY = {
     "KIT_VERSION": "docker-compose.vm.yml",
     "DOCKER_GID": "docker-compose.vm.yml",
+    "JUPYTER_TERMINALS": "docker-compose.vm.yml",
     "JUPYTER_TOKEN": "stack/Dockerfile",  # read by Jupyter itself (lab image)
     "LAB_USER": "scripts/deploy-vm.sh",
     "LAB_PASSWORD": "scripts/deploy-vm.sh",

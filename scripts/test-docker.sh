@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make test-docker`: the compose deployment run for real (tests/docker/).
+#
+#   1. a private Docker engine (scripts/docker-engine.sh; installs docker.io when missing)
+#   2. docker compose v2 built from source (scripts/build-compose.sh, cached by version)
+#   3. stand-ins for the pinned base images (scripts/docker-standins.sh, cached)
+#   4. pytest tests/docker (one compose project for the whole lane)
+#   5. the engine is stopped again, whatever happened
+# No engine = a failure with the reason, never a skip. Extra arguments go to pytest.
+# WORKSHOP_DOCKER_KEEP_ENGINE=1 leaves the engine running (for a second, warm run).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$ROOT/.venv/bin:$PATH"
+start=$(date +%s)
+
+started=0
+cleanup() {
+  if [[ "$started" == "1" && "${WORKSHOP_DOCKER_KEEP_ENGINE:-0}" != "1" ]]; then
+    bash "$ROOT/scripts/docker-engine.sh" stop || true
+  fi
+  echo "==> docker lane: $(( $(date +%s) - start )) s"
+}
+trap cleanup EXIT
+
+echo "==> docker engine"
+if ! bash "$ROOT/scripts/docker-engine.sh" status >/dev/null 2>&1; then
+  started=1
+fi
+eval "$(bash "$ROOT/scripts/docker-engine.sh" start)"
+export DOCKER_HOST
+echo "==> docker compose"
+WORKSHOP_COMPOSE_BIN="$(bash "$ROOT/scripts/build-compose.sh" | tail -n1)"
+export WORKSHOP_COMPOSE_BIN
+echo "==> stand-in base images"
+bash "$ROOT/scripts/docker-standins.sh"
+echo "==> pytest tests/docker"
+pytest -p no:locust -q -rfEs --durations=10 tests/docker "$@"
