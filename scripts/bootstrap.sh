@@ -47,7 +47,7 @@ stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "==> installing Python dependencies into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[load,labs,dev]'
+  .venv/bin/python -m pip install -q -e '.[load,labs,room,dev]'
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -270,11 +270,23 @@ def _metric_level(ctx: CheckContext, name: str, window: str) -> float | None:
             state = dp.attributes.get("state")
             if state == "idle" or (m.type != "sum" and state not in (None, "used")):
                 continue
-            if w.start_ns <= dp.time_ns < w.end_ns:
-                value = dp.value if dp.value is not None else dp.sum
-                if value is not None:
-                    key = (tuple(sorted(dp.attributes.items())), tuple(sorted(m.resource.items())))
-                    series[key].append((dp.time_ns, float(value)))
+            value = dp.value if dp.value is not None else dp.sum
+            if value is not None:
+                key = (tuple(sorted(dp.attributes.items())), tuple(sorted(m.resource.items())))
+                series[key].append((dp.time_ns, float(value)))
+    # A short window (a 6 s baseline in short mode) can hold fewer points than the host-metric
+    # interval (10 s) gives: a counter's rate is taken between the samples that bracket it.
+    for key, pts in list(series.items()):
+        pts.sort()
+        inside = [p for p in pts if w.start_ns <= p[0] < w.end_ns]
+        if cumulative:
+            before = [p for p in pts if p[0] < w.start_ns][-1:]
+            after = [p for p in pts if p[0] >= w.end_ns][:1]
+            inside = before + inside + after
+        if inside:
+            series[key] = inside
+        else:
+            del series[key]
     if not series:
         return None
     if not cumulative:
