@@ -219,7 +219,7 @@ class QueryResult:
     def first(self, key: str | None = None) -> Any:
         if not self.rows:
             return None
-        return self.rows[0] if key is None else _dig(self.rows[0], key)
+        return self.rows[0] if key is None else dig(self.rows[0], key)
 
 
 def _error_text(err: Any) -> str:
@@ -258,7 +258,8 @@ def _statistics_status(stats: Any) -> tuple[str | None, str | None]:
     return (str(status) if status is not None else None), message
 
 
-def _dig(row: Mapping[str, Any], key: str) -> Any:
+def dig(row: Mapping[str, Any], key: str) -> Any:
+    """A row's field by key, or by a dotted path into nested objects."""
     if key in row:
         return row[key]
     cur: Any = row

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labs.dataprime_client import dig
 from labs.runtime import checks, links, traffic
 from labs.runtime.checks import CheckContext, NoData, Window
 from labs.runtime.spec import LabSpec, Question, load_spec
@@ -850,7 +851,7 @@ class Lab:
             )
         if dp.classify is not None:
             return classify(dp.classify, rows[0])
-        value = _dig(rows[0], dp.field)
+        value = dig(rows[0], dp.field)
         if value is None:
             raise NoData(f"Coralogix returned no `{dp.field}` for {q.id}")
         if q.answer.type == "number":
@@ -965,7 +966,7 @@ class Lab:
 def classify(c: Any, row: Mapping[str, Any]) -> str:
     """A spec's ``classify`` applied to the first row a query returned."""
     for rule in c.rules:
-        value = _dig(row, rule.field)
+        value = dig(row, rule.field)
         if value is None:
             continue
         try:
@@ -974,20 +975,9 @@ def classify(c: Any, row: Mapping[str, Any]) -> str:
             continue
         if (rule.min is None or v >= rule.min) and (rule.max is None or v < rule.max):
             return str(rule.answer)
-    if all(_dig(row, r.field) is None for r in c.rules):
+    if all(dig(row, r.field) is None for r in c.rules):
         raise NoData(f"Coralogix returned none of {[r.field for r in c.rules]}")
     return str(c.otherwise)
-
-
-def _dig(row: Mapping[str, Any], key: str) -> Any:
-    if key in row:
-        return row[key]
-    cur: Any = row
-    for part in key.split("."):
-        if not isinstance(cur, Mapping) or part not in cur:
-            return None
-        cur = cur[part]
-    return cur
 
 
 def _fmt(v: float | None) -> str:

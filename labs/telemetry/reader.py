@@ -20,14 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SPAN_KINDS = {
-    0: "UNSPECIFIED",
-    1: "INTERNAL",
-    2: "SERVER",
-    3: "CLIENT",
-    4: "PRODUCER",
-    5: "CONSUMER",
-}
+from stack.common.tracestore import SPAN_KINDS
+
 STATUS_CODES = {0: "UNSET", 1: "OK", 2: "ERROR"}
 _SEVERITY_NAMES = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
 
