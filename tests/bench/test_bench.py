@@ -184,7 +184,7 @@ def test_targets_and_stamp(bench: dict[str, Any]) -> None:
     meta = r["meta"]
     assert meta["short"] is True and meta["cores"] >= 1 and meta["memory_gib"] > 0
     assert meta["cpu_model"] and meta["python"] and meta["commit"] and meta["date"]
-    assert len(r["targets"]) == 12 and all(isinstance(t["ok"], bool) for t in r["targets"])
+    assert len(r["targets"]) == 13 and all(isinstance(t["ok"], bool) for t in r["targets"])
     text = bench["out"].read_text()
     for needle in (
         "Short mode",
@@ -204,7 +204,7 @@ def test_targets_and_stamp(bench: dict[str, Any]) -> None:
         "≤ 15 s",
     ):
         assert needle in text, needle
-    assert text.count("✅") + text.count("❌") == 12
+    assert text.count("✅") + text.count("❌") == 13
     ui = r["ui"]  # the web UI's endpoints (workshop/bench_ui.py)
     assert ui["waterfall_spans"] == 30 and ui["waterfall_services"] == 8
     for key in ("red_everyone_p95_ms", "waterfall_cold_ms", "waterfall_warm_p95_ms"):
