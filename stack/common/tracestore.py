@@ -465,8 +465,12 @@ def _waterfall(
         walk(r, 0)
     end = max(s["end_ns"] for s in spans)
     has_root = any(not s["parent_span_id"] for s in spans)
-    missing_parents = sum(1 for s in roots if s["parent_span_id"])
-    complete = has_root and missing_parents == 0 and quiet_for >= settle
+    orphans = [s for s in roots if s["parent_span_id"]]
+    # A trace the web page started (its own W3C traceparent) has no exported root: its entry
+    # is one SERVER span whose parent lives in the browser. That counts as a whole tree.
+    remote_entry = not has_root and len(orphans) == 1 and orphans[0]["kind"] == "SERVER"
+    whole = (has_root and not orphans) or remote_entry
+    complete = whole and quiet_for >= settle
     services = sorted({s["service"] for s in spans})
     return {
         "trace_id": trace_id,
