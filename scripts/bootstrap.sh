@@ -54,3 +54,13 @@ fi
 
 # The collector, built from the ocb manifest and cached by its hash.
 bash scripts/build-collector.sh
+
+# JupyterHub's proxy (configurable-http-proxy, npm) for the room: into the user's cache.
+if command -v npm >/dev/null 2>&1; then
+  .venv/bin/python -c "from labs.runtime.hub import chp_binary, install_chp
+if chp_binary() is None:
+    print('==> installing configurable-http-proxy (npm) for the room hub')
+    install_chp()"
+else
+  echo "bootstrap: npm not found — \`workshop room hub\` will need Node.js and npm" >&2
+fi

@@ -38,6 +38,8 @@ def test_config(data_dir: Path, offset: int = 0) -> NativeConfig:
             # Fast enough for tests to see a crashed worker's jobs reclaimed.
             "WORKER_CLAIM_IDLE_MS": "3000",
             "OTEL_METRIC_EXPORT_INTERVAL": "2000",
+            # Short-mode labs (lab 05: a 6 s baseline) need several host-metric samples per window.
+            "HOSTMETRICS_INTERVAL": "2s",
             "OTEL_BSP_SCHEDULE_DELAY": "500",
             "OTEL_BLRP_SCHEDULE_DELAY": "500",
             "SHUTDOWN_GRACE_SECONDS": "8",

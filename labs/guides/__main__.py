@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -22,6 +23,10 @@ def write_notebooks(root: Path = ROOT) -> list[Path]:
         py.parent.mkdir(parents=True, exist_ok=True)
         py.write_text(lab_script(spec))
         nb = jupytext.read(py)
+        # Stable cell ids (nbformat ≥ 4.5 wants one per cell): regenerating changes nothing
+        # that the specs did not change.
+        for i, cell in enumerate(nb.cells):
+            cell["id"] = hashlib.sha256(f"{spec.name}:{i}".encode()).hexdigest()[:8]
         jupytext.write(nb, py.with_suffix(".ipynb"), fmt="ipynb")
         out += [py, py.with_suffix(".ipynb")]
     return out

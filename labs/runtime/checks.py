@@ -274,32 +274,33 @@ def _metric_level(ctx: CheckContext, name: str, window: str) -> float | None:
             if value is not None:
                 key = (tuple(sorted(dp.attributes.items())), tuple(sorted(m.resource.items())))
                 series[key].append((dp.time_ns, float(value)))
-    # A short window (a 6 s baseline in short mode) can hold fewer points than the host-metric
-    # interval (10 s) gives: a counter's rate is taken between the samples that bracket it.
-    for key, pts in list(series.items()):
-        pts.sort()
-        inside = [p for p in pts if w.start_ns <= p[0] < w.end_ns]
-        if cumulative:
-            before = [p for p in pts if p[0] < w.start_ns][-1:]
-            after = [p for p in pts if p[0] >= w.end_ns][:1]
-            inside = before + inside + after
-        if inside:
-            series[key] = inside
-        else:
-            del series[key]
-    if not series:
-        return None
     if not cumulative:
-        values = [v for pts in series.values() for _t, v in pts]
+        values = [
+            v for pts in series.values() for t, v in pts if w.start_ns <= t < w.end_ns
+        ]
+        if not values:
+            return None
         # Summed over series at each instant ≈ mean per series × series count.
-        return sum(values) / len(values) * len(series)
-    total = 0.0
+        n = sum(1 for pts in series.values() if any(w.start_ns <= t < w.end_ns for t, _ in pts))
+        return sum(values) / len(values) * n
+    # A counter's rate over the window: each sampling interval's rate, weighted by how much of
+    # the interval lies inside the window. A window shorter than the host-metric interval (a 6 s
+    # baseline in short mode, 10 s samples) still gets the rate of the samples around it, and an
+    # interval that straddles the fault's start counts only for its share.
+    total, found = 0.0, False
     for pts in series.values():
         pts.sort()
-        if len(pts) < 2 or pts[-1][0] == pts[0][0]:
-            continue
-        total += max(0.0, pts[-1][1] - pts[0][1]) / ((pts[-1][0] - pts[0][0]) / 1e9)
-    return total
+        weighted = overlap_sum = 0.0
+        for (t0, v0), (t1, v1) in zip(pts, pts[1:], strict=False):
+            overlap = min(t1, w.end_ns) - max(t0, w.start_ns)
+            if t1 <= t0 or overlap <= 0 or v1 < v0:  # v1 < v0: the counter was reset
+                continue
+            weighted += (v1 - v0) / ((t1 - t0) / 1e9) * overlap
+            overlap_sum += overlap
+        if overlap_sum:
+            total += weighted / overlap_sum
+            found = True
+    return total if found else None
 
 
 def metric_rose(ctx: CheckContext, candidates: list[str], min_ratio: float = 1.3) -> str:

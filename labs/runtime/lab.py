@@ -368,6 +368,7 @@ class Lab:
             attendees=who,
             engine=self.env.get("LAB_TRAFFIC_ENGINE") or self.spec.traffic.engine,
             scenario=self.spec.traffic.scenario,
+            think_s=self.spec.traffic.think_s,
             env={**self.env, **({"ADMIN_TOKEN": self._admin_token} if self._admin_token else {})},
         )
         self.state = LabState(

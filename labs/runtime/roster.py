@@ -177,8 +177,16 @@ td:first-child { width: 38mm; color: #555; } code { font-size: 11pt; word-break:
 
 def handout_html(a: Attendee, password: str, lab_url: str, env: Mapping[str, str]) -> str:
     e = html.escape
-    mine = f"source spans | filter $d.tags['workshop.attendee'] == '{a.id}'"
+    mine = links.attendee_query(a.id)
     explore = links.explore_link(mine, env=env)
+    team = links.team_host(env)
+    # Without CX_TEAM_URL / CX_TEAM_NAME there is no link to print: say how to get one.
+    traces = (
+        f'<a href="{e(explore)}">Explore, filtered to you</a><br>'
+        if explore
+        else f'<span class="small">{e(links.NO_TEAM_HINT)}</span><br>'
+    )
+    team_cell = f'<a href="{e(team)}">{e(team)}</a>' if team else e(links.NO_TEAM_HINT)
     host = env.get("WORKSHOP_HOST_NAME", "") or "the workshop VM"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Workshop handout — {e(a.name)}</title>
@@ -194,10 +202,10 @@ def handout_html(a: Attendee, password: str, lab_url: str, env: Mapping[str, str
 </table>
 <h2>Coralogix</h2>
 <table>
-<tr><td>Your traces</td><td><a href="{e(explore)}">Explore, filtered to you</a><br>
+<tr><td>Your traces</td><td>{traces}
 <code>{e(mine)}</code></td></tr>
 <tr><td>Your host</td><td>Infrastructure → Infrastructure Explorer → host <b>{e(host)}</b></td></tr>
-<tr><td>Team</td><td><a href="{e(links.team_host(env))}">{e(links.team_host(env))}</a></td></tr>
+<tr><td>Team</td><td>{team_cell}</td></tr>
 </table>
 <h2>How it goes</h2>
 <p>Open the lab URL, log in, and start with <b>00-setup-doctor</b>. Your notebooks are your

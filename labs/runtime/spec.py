@@ -32,6 +32,13 @@ class Traffic(_Model):
     duration_s: int = Field(ge=5, le=3600)
     short: ShortTraffic
     engine: Literal["auto", "builtin", "locust"] = "builtin"
+    think_s: float | None = Field(
+        None,
+        gt=0,
+        le=30,
+        description="builtin engine: each user's mean pause between questions (s); unset, "
+        "users pause 0.05–0.25 s (busy traffic)",
+    )
     attendees: int = Field(1, ge=1, le=100, description="distinct attendee ids (instructor)")
 
 

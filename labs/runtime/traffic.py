@@ -96,6 +96,7 @@ class TrafficRun:
     attendees: list[str]
     engine: str = "builtin"
     scenario: str | None = None
+    think_s: float | None = None  # builtin: mean pause per user between questions
     started_at: float = 0.0
     ended_at: float | None = None
     samples: list[Sample] = field(default_factory=list)
@@ -200,7 +201,10 @@ async def _user(run: TrafficRun, attendee: str, deadline: float, corpus: list[st
                 )
             elif roll < 0.65:
                 await call("GET /api/history", "GET", "/api/history", params={"page_size": "20"})
-            await asyncio.sleep(rnd.uniform(0.05, 0.25))
+            think = run.think_s
+            await asyncio.sleep(
+                rnd.uniform(0.5 * think, 1.5 * think) if think else rnd.uniform(0.05, 0.25)
+            )
 
 
 async def _builtin_main(run: TrafficRun) -> None:
@@ -268,6 +272,7 @@ def start(
     engine: str = "builtin",
     scenario: str | None = None,
     env: dict[str, str] | None = None,
+    think_s: float | None = None,
 ) -> TrafficRun:
     """Start traffic in the background and return at once."""
     if engine == "auto":
@@ -281,6 +286,7 @@ def start(
         attendees=list(attendees) or ["anonymous"],
         engine=engine,
         scenario=scenario,
+        think_s=think_s,
         started_at=time.time(),
     )
     target = _run_locust if engine == "locust" else _run_builtin

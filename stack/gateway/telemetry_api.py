@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import orjson
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Query, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 from stack.common.faults import identity, timeline
 from stack.common.problems import Problem
@@ -51,14 +51,19 @@ def build_store(settings: Settings) -> TraceStore:
     return TraceStore(telemetry_dir(settings), services=CHARTED, settle_seconds=settle_seconds())
 
 
-class _JSON(Response):
+class _JSON(JSONResponse):
     """orjson straight to bytes: these answers are thousands of floats, and FastAPI's default
-    encoder (jsonable_encoder, then json) spends most of the chart endpoint's time on them."""
-
-    media_type = "application/json"
+    encoder (jsonable_encoder, then json) spends most of the chart endpoint's time on them.
+    A JSONResponse subclass, so the OpenAPI document says JSON (not "a string")."""
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+def _object(required: list[str]) -> dict[str, Any]:
+    """The 200 answer's schema in the OpenAPI document: a JSON object with these keys."""
+    schema = {"type": "object", "required": required, "additionalProperties": True}
+    return {200: {"content": {"application/json": {"schema": schema}}}}
 
 
 def telemetry_router(redis: aioredis.Redis, store: TraceStore) -> APIRouter:
@@ -67,6 +72,7 @@ def telemetry_router(redis: aioredis.Redis, store: TraceStore) -> APIRouter:
     @router.get(
         "/api/telemetry/red",
         summary="Requests/s, error ratio and p95 per service over the last minutes",
+        responses=_object(["step", "now", "settle_seconds", "attendee", "tailing", "faults"]),
     )
     async def red(
         request: Request,
@@ -94,7 +100,10 @@ def telemetry_router(redis: aioredis.Redis, store: TraceStore) -> APIRouter:
     @router.get(
         "/api/traces/{trace_id}",
         summary="One trace as a waterfall (spans, services, errors, fault markers)",
-        responses={404: {"description": "no span of this trace is known"}},
+        responses={
+            **_object(["trace_id", "state", "spans", "services"]),
+            404: {"description": "no span of this trace is known"},
+        },
     )
     async def trace(trace_id: str) -> _JSON:
         tid = trace_id.lower()

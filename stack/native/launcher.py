@@ -46,6 +46,8 @@ def _collector_program(cfg: NativeConfig) -> tuple[Program, bool]:
             "(needs Go ≥ 1.22: `apt-get install golang` or https://go.dev/dl/)"
         )
     base = {
+        # The collector's own variables set for this stack (e.g. a test's HOSTMETRICS_INTERVAL).
+        **{k: v for k, v in cfg.extra_env.items() if k in collector.COLLECTOR_ENV_DEFAULTS},
         "TELEMETRY_DIR": str(cfg.telemetry_dir),
         "OTLP_GRPC_PORT": str(cfg.otlp_grpc_port),
         "OTLP_HTTP_PORT": str(cfg.otlp_http_port),

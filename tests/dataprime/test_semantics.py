@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 import httpx
@@ -96,8 +95,9 @@ def test_syntax_errors_stay_errors_not_not_executed() -> None:
     assert not isinstance(info.value, NotExecuted)
 
 
-def test_processing_service_answers_not_executed_as_a_result() -> None:
-    os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+def test_processing_service_answers_not_executed_as_a_result(monkeypatch) -> None:
+    # for this test only: a process-wide OTEL_SDK_DISABLED silences every later SDK user
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
     from stack.services.processing import app
 
     async def scenario() -> list[Any]:
