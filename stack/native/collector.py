@@ -10,7 +10,8 @@ from any working directory.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -48,12 +49,26 @@ def is_online(env: Mapping[str, str]) -> bool:
     return bool((env.get("CX_PRIVATE_KEY") or "").strip())
 
 
-def collector_command(*, online: bool) -> list[str]:
-    """argv for the collector: production config, plus the offline overlay when not online."""
+#: Never handed to the collector through the generated supervisor file: it inherits them.
+SECRET_VARS = frozenset({"CX_PRIVATE_KEY", "CX_API_KEY", "ADMIN_TOKEN"})
+
+
+def collector_command(*, online: bool, overlays: Sequence[str | Path] = ()) -> list[str]:
+    """argv for the collector: production config, plus the offline overlay when not online,
+    plus any extra overlays (``COLLECTOR_CONFIG_OVERLAYS``), merged last."""
     cmd = [str(collector_binary()), "--config", str(PRODUCTION_CONFIG)]
     if not online:
         cmd += ["--config", str(OFFLINE_CONFIG)]
+    for overlay in overlays:
+        cmd += ["--config", str(overlay)]
     return cmd
+
+
+def config_overlays(env: Mapping[str, str]) -> list[Path]:
+    """``COLLECTOR_CONFIG_OVERLAYS``: config files (os.pathsep-separated) merged after the
+    kit's own, e.g. to point the Coralogix exporters at a local stand-in in tests."""
+    raw = env.get("COLLECTOR_CONFIG_OVERLAYS") or ""
+    return [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
 
 
 def collector_env(base: Mapping[str, str]) -> dict[str, str]:

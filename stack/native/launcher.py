@@ -3,6 +3,7 @@ tests share. Order: redis → collector (health check) → services (/ready) →
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -45,18 +46,24 @@ def _collector_program(cfg: NativeConfig) -> tuple[Program, bool]:
             f"the collector is not built ({binary}): run `make collector` "
             "(needs Go ≥ 1.22: `apt-get install golang` or https://go.dev/dl/)"
         )
+    # What the stack's owner set: their environment (the launcher's process) and the stack's
+    # extra_env. Secrets are read here but never written into the generated supervisor file:
+    # supervisord and so the collector inherit CX_PRIVATE_KEY from this process.
+    source = {**os.environ, **cfg.extra_env}
     base = {
-        # The collector's own variables set for this stack (e.g. a test's HOSTMETRICS_INTERVAL).
-        **{k: v for k, v in cfg.extra_env.items() if k in collector.COLLECTOR_ENV_DEFAULTS},
+        **{k: v for k, v in cfg.extra_env.items() if k not in collector.SECRET_VARS},
         "TELEMETRY_DIR": str(cfg.telemetry_dir),
         "OTLP_GRPC_PORT": str(cfg.otlp_grpc_port),
         "OTLP_HTTP_PORT": str(cfg.otlp_http_port),
         "COLLECTOR_HEALTH_PORT": str(cfg.collector_health_port),
     }
     env = collector.collector_env(base)
-    online = collector.is_online(env)
+    online = collector.is_online(source)
+    overlays = collector.config_overlays(source)
+    if missing := [str(p) for p in overlays if not p.is_file()]:
+        raise LaunchError(f"COLLECTOR_CONFIG_OVERLAYS names files that do not exist: {missing}")
     cfg.telemetry_dir.mkdir(parents=True, exist_ok=True)
-    command = " ".join(collector.collector_command(online=online))
+    command = " ".join(collector.collector_command(online=online, overlays=overlays))
     # Only the variables the collector reads go into the generated config file.
     return Program("collector", command, {k: v for k, v in env.items() if v}, priority=20), online
 
