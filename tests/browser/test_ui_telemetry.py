@@ -1,5 +1,10 @@
 """Live RED charts (Status) and trace waterfalls (Ask, History) in Debian's chromium, against
-the native stack with the real collector writing spans to its local files.
+the native stack with the real collector writing spans to its local files — in both modes:
+
+- offline: the collector's file exporters are the only destination;
+- online: CX_PRIVATE_KEY is set, the production pipeline exports to a local stand-in for
+  Coralogix ingress (collector/test/coralogix-sink.yaml, through COLLECTOR_CONFIG_OVERLAYS),
+  and the UI reads the local copy the collector keeps beside the export.
 
 Faults are scoped to this test's attendee, so nobody else's traffic slows down. Screenshots
 go to reports/screenshots/ at desktop width and 375 px.
@@ -8,10 +13,15 @@ go to reports/screenshots/ at desktop width and 375 px.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 import secrets
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -22,6 +32,89 @@ from tests.browser.test_ui import Page
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
 EIGHT = {s.value for s in ServiceName if s is not ServiceName.FRONTEND}
+TEAM_URL = "https://acme.app.eu2.coralogix.com"
+
+
+@pytest.fixture(scope="module", params=["offline", "online"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@dataclasses.dataclass
+class _Sink:
+    dir: Path
+    proc: subprocess.Popen
+
+
+@pytest.fixture(scope="module")
+def sink(mode: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Sink | None]:
+    """Online: a second collector on loopback standing in for Coralogix ingress."""
+    if mode == "offline":
+        yield None
+        return
+    from stack.native.collector import collector_binary
+    from tests.collector.conftest import SINK, base_env, wait_healthy
+
+    base = int(os.environ.get("TEST_PORT_BASE", "18000")) + 600
+    out = tmp_path_factory.mktemp("cx-sink")
+    env = base_env(
+        SINK_GRPC_PORT=str(base + 250), SINK_HEALTH_PORT=str(base + 251), SINK_DIR=str(out)
+    )
+    log = out / "sink.log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [str(collector_binary()), "--config", str(SINK)], env=env, stdout=fh, stderr=fh
+        )
+    try:
+        wait_healthy(base + 251, proc, log)
+        yield _Sink(out, proc)
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(15)
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def stack(stack, mode: str, sink: _Sink | None):  # noqa: ANN001, ANN201
+    """Offline: the session's stack. Online: a second stack whose collector runs the
+    production pipeline (no offline overlay) into the sink."""
+    if mode == "offline" or sink is None:
+        yield stack
+        return
+    from stack.native import launcher
+    from tests.collector.conftest import TO_SINK
+    from tests.conftest import REPO, StackHandle, test_config
+
+    base = int(os.environ.get("TEST_PORT_BASE", "18000"))
+    cfg = test_config(REPO / "data" / f"test-online-stack-{base}", offset=600)
+    cfg = dataclasses.replace(
+        cfg,
+        extra_env={
+            **cfg.extra_env,
+            "CX_TEAM_URL": TEAM_URL,
+            "SINK_GRPC_PORT": str(base + 600 + 250),
+            "COLLECTOR_CONFIG_OVERLAYS": str(TO_SINK),
+        },
+    )
+    launcher.down(cfg)
+    shutil.rmtree(cfg.data_dir, ignore_errors=True)
+    # The key goes where an instructor puts it: the launching shell (inherited, never written).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CX_PRIVATE_KEY", "cxtp_BROWSER_ONLINE_TEST")
+        result = launcher.up(cfg, collector=True, nginx=False, timeout=90)
+    try:
+        assert result.online, "CX_PRIVATE_KEY set, yet the collector started offline"
+        yield StackHandle(cfg, result.collector, False)
+    finally:
+        launcher.down(cfg)
+
+
+def _sink_has_trace(sink: _Sink, trace_id: str) -> bool:
+    from labs.telemetry import load_spans
+
+    return any(s.trace_id == trace_id for s in load_spans(sink.dir))
 
 
 @pytest.fixture(autouse=True)
@@ -89,6 +182,10 @@ def traffic(stack) -> Iterator[str]:  # noqa: ANN001
     t.join(timeout=15)
 
 
+def _shot(name: str, mode: str) -> str:
+    return name if mode == "offline" else f"{name}-online"
+
+
 def _p95(pg, service: str) -> float | None:  # noqa: ANN001
     raw = pg.get_attribute(f"#red-grid .red-tile[data-service='{service}']", "data-p95")
     return float(raw) if raw else None
@@ -110,7 +207,8 @@ def test_latency_fault_raises_the_p95_chart_marks_it_and_clears(
     browser,
     base_url,
     stack,
-    traffic,  # noqa: ANN001
+    traffic,
+    mode,  # noqa: ANN001
 ) -> None:
     name = traffic
     target = "validation-service"
@@ -136,7 +234,7 @@ def test_latency_fault_raises_the_p95_chart_marks_it_and_clears(
         pg.check("#red-mine")
         pg.wait_for_timeout(3500)
         mine = _wait_p95(pg, target, lambda v: v > max(250, 5 * baseline), 15, "rose (mine)")
-        p.shot("status-red")
+        p.shot(_shot("status-red", mode))
         pg.uncheck("#red-mine")
     finally:
         _clear(stack, fault_id)
@@ -146,19 +244,19 @@ def test_latency_fault_raises_the_p95_chart_marks_it_and_clears(
     )
     assert "cleared" in pg.text_content(f"#red-faults li[data-fault-id='{fault_id}']")
     back = _wait_p95(pg, target, lambda v: v < max(100, 3 * baseline), 45, "came back")
-    p.shot("status-red-cleared")
+    p.shot(_shot("status-red-cleared", mode))
     p.close()
     assert baseline < 100 < raised and mine > 250 and back < raised
 
 
-def test_status_charts_at_375px(browser, base_url, traffic) -> None:  # noqa: ANN001
+def test_status_charts_at_375px(browser, base_url, traffic, mode) -> None:  # noqa: ANN001
     p = Page(browser, base_url, width=375, height=800, name=traffic)
     pg = p.page
     p.goto("status")
     _wait_p95(pg, "api-gateway", lambda v: v > 0, 40, "appeared")
     overflow = pg.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"status scrolls sideways by {overflow}px at 375px"
-    p.shot("status-red-375")
+    p.shot(_shot("status-red-375", mode))
     p.close()
 
 
@@ -175,7 +273,9 @@ def _ask_fresh(p: Page, question: str) -> str:
 def test_waterfall_of_a_fresh_question_shows_eight_services_and_the_fault(
     browser,
     base_url,
-    stack,  # noqa: ANN001
+    stack,
+    mode,
+    sink,  # noqa: ANN001
 ) -> None:
     name = f"wf-{secrets.token_hex(3)}"
     fault_id = _fault(stack, name, "latency", "processing-service", {"ms": 60})
@@ -200,7 +300,17 @@ def test_waterfall_of_a_fresh_question_shows_eight_services_and_the_fault(
         assert "fault injected: latency:processing-service" in pg.text_content(
             "#trace-card .wf-summary"
         )
-        assert pg.locator("#trace-card [data-cx-trace]").count() == 0, "offline: no Coralogix link"
+        cx_links = pg.locator(f"#trace-card a[data-cx-trace='{trace_id}']")
+        if mode == "offline":
+            assert cx_links.count() == 0, "offline: no Coralogix link"
+        else:
+            # Online: the card links to the same trace in Coralogix, and the trace really
+            # went there (the sink got its spans through the coralogix exporter).
+            assert cx_links.first.get_attribute("href").startswith(TEAM_URL + "/explore?")
+            deadline = time.monotonic() + 30
+            while not _sink_has_trace(sink, trace_id) and time.monotonic() < deadline:
+                time.sleep(1)
+            assert _sink_has_trace(sink, trace_id), "the trace never reached the Coralogix sink"
         # Clicking a span shows its attributes.
         faulted.first.click()
         detail = pg.locator("#trace-card .wf-detail")
@@ -209,7 +319,7 @@ def test_waterfall_of_a_fresh_question_shows_eight_services_and_the_fault(
         assert name in detail.text_content()  # workshop.attendee, from the baggage
         assert faulted.first.get_attribute("aria-expanded") == "true"
         pg.wait_for_selector("#job-status.pill-done")
-        p.shot("ask-trace")
+        p.shot(_shot("ask-trace", mode))
 
         # History: the row opens the same trace.
         p.goto("history")
@@ -219,7 +329,7 @@ def test_waterfall_of_a_fresh_question_shows_eight_services_and_the_fault(
         pg.wait_for_selector("#history-trace .wf-state:has-text('complete')", timeout=20_000)
         assert pg.text_content("#history-trace .wf-id") == trace_id
         assert set(pg.get_attribute("#history-trace", "data-services").split(",")) >= EIGHT
-        p.shot("history-trace")
+        p.shot(_shot("history-trace", mode))
         p.close()
 
         m = Page(browser, base_url, width=375, height=800, name=name)
@@ -228,7 +338,7 @@ def test_waterfall_of_a_fresh_question_shows_eight_services_and_the_fault(
         overflow = m.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"ask with a trace scrolls sideways by {overflow}px at 375px"
         m.page.locator("#trace-card .wf-row").first.click()
-        m.shot("ask-trace-375")
+        m.shot(_shot("ask-trace-375", mode))
         m.close()
     finally:
         _clear(stack, fault_id)
@@ -242,9 +352,13 @@ def test_unknown_and_malformed_trace_ids_through_the_live_gateway(stack) -> None
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "trace_id"
 
 
-def test_online_the_trace_card_links_to_the_same_trace_in_coralogix(browser, base_url) -> None:  # noqa: ANN001
+def test_online_the_trace_card_links_to_the_same_trace_in_coralogix(
+    browser,
+    base_url,
+    mode,  # noqa: ANN001
+) -> None:
     """Online, /api/config names the team; the card links to this trace in Coralogix Explore.
-    (The stack here is offline, so /api/config is answered as an online gateway answers it.)"""
+    (On the offline stack, /api/config is answered as an online gateway answers it.)"""
     import json
     from urllib.parse import parse_qs, urlparse
 
@@ -259,12 +373,12 @@ def test_online_the_trace_card_links_to_the_same_trace_in_coralogix(browser, bas
         },
         "attendee_faults": False,
     }
-    pg.route(
-        "**/api/config",
-        lambda route: route.fulfill(
-            status=200, content_type="application/json", body=json.dumps(online)
-        ),
-    )
+    if mode == "offline":
+        body = json.dumps(online)
+        pg.route(
+            "**/api/config",
+            lambda route: route.fulfill(status=200, content_type="application/json", body=body),
+        )
     trace_id = _ask_fresh(p, f"count of logs by severity {secrets.token_hex(2)}")
     link = pg.locator(f"#trace-card a[data-cx-trace='{trace_id}']")
     link.wait_for()

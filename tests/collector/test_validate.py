@@ -186,3 +186,32 @@ def test_native_command_validates(otelcol: Path, key: str) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert Path(env["TELEMETRY_DIR"]).is_absolute()
+
+
+@pytest.mark.parametrize("key", ["", "cxtp_NATIVE_SEND_KEY"], ids=["offline", "online"])
+def test_the_launcher_goes_online_with_a_key_in_its_environment(
+    otelcol: Path, key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `workshop up` runs: CX_PRIVATE_KEY in the instructor's shell drops the offline
+    overlay, and the key never lands in the generated supervisor file (inherited instead)."""
+    from stack.native.config import NativeConfig
+    from stack.native.launcher import _collector_program
+
+    monkeypatch.setenv("CX_PRIVATE_KEY", key)
+    overlay = tmp_path / "extra.yaml"
+    overlay.write_text("processors:\n  batch:\n    timeout: 200ms\n")
+    cfg = NativeConfig(
+        data_dir=tmp_path / "data", extra_env={"COLLECTOR_CONFIG_OVERLAYS": str(overlay)}
+    )
+    program, online = _collector_program(cfg)
+    assert online is bool(key)
+    assert ("offline.yaml" in program.command) is not bool(key)
+    assert program.command.endswith(f"--config {overlay}")
+    assert "CX_PRIVATE_KEY" not in program.env
+    if key:
+        assert key not in program.command and key not in str(program.env)
+    cfg_missing = NativeConfig(
+        data_dir=tmp_path / "data", extra_env={"COLLECTOR_CONFIG_OVERLAYS": "/nope.yaml"}
+    )
+    with pytest.raises(Exception, match="do not exist"):
+        _collector_program(cfg_missing)
