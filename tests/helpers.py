@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -88,3 +89,38 @@ def wait_program_running(
         return pid if pid and pid != old_pid and sup.status().get(name) == "RUNNING" else None
 
     return eventually(check, timeout, what=f"{name} running again")
+
+
+@contextlib.contextmanager
+def redis_server(port: int, directory: Path) -> Iterator[str]:
+    """A throwaway redis-server on 127.0.0.1:``port`` (no persistence); yields its URL once it
+    answers PING, and stops it on exit. Skips the test when redis-server is not installed."""
+    import shutil
+    import subprocess
+
+    import pytest
+    import redis as redis_lib
+
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    argv += ["--save", "", "--appendonly", "no", "--dir", str(directory)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis_lib.Redis.from_url(url).ping()
+                break
+            except redis_lib.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail(f"redis-server did not start on port {port}")
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

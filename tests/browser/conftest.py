@@ -1,5 +1,4 @@
-"""Browser fixtures shared by the browser tests (test_ui.py still defines its own copies;
-module-level fixtures take precedence, so both agree)."""
+"""Browser fixtures shared by the browser tests: the page's base URL and one Chromium."""
 
 from __future__ import annotations
 

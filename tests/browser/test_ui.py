@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,23 +32,6 @@ ARGS = [
 ]
 SHOTS = REPO_ROOT / "reports" / "screenshots"
 QUESTION = "count of logs by severity"
-
-
-@pytest.fixture(scope="module")
-def base_url(stack) -> str:  # noqa: ANN001
-    if stack.nginx:
-        return f"https://127.0.0.1:{stack.cfg.nginx_https_port}"
-    return stack.url(ServiceName.FRONTEND)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (`apt-get install chromium`)")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield b
-        b.close()
 
 
 class Page:

@@ -229,47 +229,12 @@ def test_completed_statistics_is_success(fake):
 def redis_url(tmp_path_factory):
     """A real redis-server on loopback (TEST_PORT_BASE + 690), torn down after the module."""
     import os
-    import shutil
-    import subprocess
-    import time
 
-    import redis as redis_lib
+    from tests.helpers import redis_server
 
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
     port = int(os.environ.get("TEST_PORT_BASE", "18000")) + 690
-    d = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(d),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis_lib.Redis.from_url(url).ping()
-            break
-        except redis_lib.ConnectionError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("redis-server did not start")
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with redis_server(port, tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture()

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +27,7 @@ from stack.common.problems import install_problem_handlers
 from stack.common.red import RedStore, bucket_of, quantile
 from stack.common.tracestore import TraceStore
 from stack.gateway.telemetry_api import CHARTED, settle_seconds, telemetry_router
+from tests.helpers import redis_server
 from workshop.bench_ui import ENTRY_SERVICES, otlp_line, question_spans
 
 REDIS_PORT = int(os.environ.get("TEST_PORT_BASE", "18000")) + 391
@@ -36,35 +35,8 @@ REDIS_PORT = int(os.environ.get("TEST_PORT_BASE", "18000")) + 391
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed")
-    d = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(REDIS_PORT),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(d),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    client = sync_redis.Redis(port=REDIS_PORT)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except sync_redis.ConnectionError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{REDIS_PORT}/0"
-    proc.terminate()
-    proc.wait(timeout=10)
+    with redis_server(REDIS_PORT, tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture()
