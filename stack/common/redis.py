@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+from redis.typing import EncodableT, FieldT
 
 from stack.common.settings import Settings
 
@@ -21,6 +22,18 @@ FAULT_PREFIX = "fault:"
 STREAM = "stream:jobs"
 DEAD_STREAM = "stream:jobs:dead"
 GROUP = "workers"
+
+# Types for mypy's sake, used only in annotations and casts. The client decodes every reply
+# (decode_responses=True), so replies are `str`, never `bytes`: redis-py's stubs can't know
+# that and say `bytes | str`. Redis-py before 8 also types an asyncio command as
+# `Awaitable[X] | X`, so where that matters the call is cast (`cast("Awaitable[Hash]", ...)`),
+# which is right under every redis-py the project allows.
+Hash = dict[str, str]  # HGETALL, or one stream entry's fields
+StreamEntries = list[tuple[str, Hash]]  # XRANGE: (id, fields)
+# XREADGROUP entries (RESP2): fields are None for a pending entry trimmed away meanwhile.
+PendingEntries = list[tuple[str, Hash | None]]
+# What XADD / HSET accept: the stubs' `dict` is invariant, so a `dict[str, str]` is cast to it.
+Entry = dict[FieldT, EncodableT]
 
 
 # Set by the service factory: seconds of injected latency for the command being sent.
@@ -39,7 +52,9 @@ class FaultableConnection(Connection):
     slow Redis would show up.
     """
 
-    async def send_packed_command(self, command, check_health=True):  # type: ignore[no-untyped-def]
+    async def send_packed_command(
+        self, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
         if _delay_hook is not None and (delay := _delay_hook()):
             await asyncio.sleep(delay)
         await super().send_packed_command(command, check_health)

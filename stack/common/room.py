@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from typing import Any, Literal
+from collections.abc import Awaitable
+from typing import Any, Literal, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stack.common.faults.model import Fault
 from stack.common.faults.registry import FAULT_KINDS
+from stack.common.redis import Entry, Hash
 
 ROOM_PREFIX = "room:"
 PROGRESS_PREFIX = f"{ROOM_PREFIX}progress:"
@@ -101,7 +103,7 @@ class ProgressIn(BaseModel):
 async def record_progress(redis: aioredis.Redis, p: ProgressIn) -> dict[str, Any]:
     key = f"{PROGRESS_PREFIX}{p.attendee}"
     now = time.time()
-    fields: dict[str, Any] = {
+    fields: Entry = {
         "attendee": p.attendee,
         "lab": p.lab,
         "step": p.step,
@@ -121,7 +123,7 @@ async def room_progress(redis: aioredis.Redis) -> list[dict[str, Any]]:
     """Every attendee's last step and check verdicts, attendees sorted by id."""
     out = []
     async for key in redis.scan_iter(match=f"{PROGRESS_PREFIX}*", count=500):
-        raw = await redis.hgetall(key)
+        raw = await cast("Awaitable[Hash]", redis.hgetall(key))
         if not raw:
             continue
         checks: dict[str, dict[str, Any]] = {}

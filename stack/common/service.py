@@ -14,7 +14,7 @@ import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
@@ -112,7 +112,7 @@ class Service:
     # -- internals ----------------------------------------------------------------------
     async def _ping_redis(self) -> None:
         assert self.redis is not None
-        await self.redis.ping()
+        await cast("Awaitable[bool]", self.redis.ping())
 
     def _add_probes(self) -> None:
         @self.app.get("/health", include_in_schema=False)

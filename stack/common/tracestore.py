@@ -211,9 +211,9 @@ class TraceStore:
             listing = self._listing()
             live = {ino for ino, _, _ in listing}
             for ino in [i for i in self._files if i not in live]:
-                f = self._files.pop(ino)
-                if f.fh:
-                    f.fh.close()
+                gone = self._files.pop(ino)
+                if gone.fh:
+                    gone.fh.close()
             now_wall = time.time()
             new_lines = 0
             for ino, path, st in listing:

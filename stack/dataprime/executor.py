@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from . import dataset
 from . import nodes as n
@@ -392,9 +392,9 @@ def _compile_binary(e: n.Binary) -> Compiled:
     left, right = _compile(e.left), _compile(e.right)
     # `$m.duration > 500ms`: durations are stored in µs, literals are in ns.
     if _is_duration_path(e.left) and isinstance(e.right, n.Lit) and e.right.kind == "duration":
-        right = _Const(e.right.value // 1000)
+        right = _Const(cast(int, e.right.value) // 1000)  # durations are int ns
     if _is_duration_path(e.right) and isinstance(e.left, n.Lit) and e.left.kind == "duration":
-        left = _Const(e.left.value // 1000)
+        left = _Const(cast(int, e.left.value) // 1000)
     if _is_severity_path(e.left) or _is_severity_path(e.right):
         left, right = _rank(left), _rank(right)
     if e.op == "in":
@@ -787,7 +787,7 @@ def _generic_stage(c: n.Generic) -> Stage:
     """The documented commands the local engine runs beyond the core ones."""
     p = c.parts
     if c.name == "find" and len(p) == 4:  # find 'text' in keypath (case-insensitive)
-        needle, key = _text_arg(str(p[1])).lower(), p[3].key  # type: ignore[union-attr]
+        needle, key = _text_arg(str(p[1])).lower(), cast(n.Path, p[3]).key
         return lambda rows: [
             r for r in rows if (v := r.get(key)) is not None and needle in str(v).lower()
         ]
@@ -795,25 +795,25 @@ def _generic_stage(c: n.Generic) -> Stage:
         needle = _text_arg(str(p[1])).lower()
         return lambda rows: [r for r in rows if needle in dataset.search_text(r)]
     if c.name == "replace" and len(p) == 4:  # replace keypath with expr
-        key, f = p[1].key, compile_expr(p[3])  # type: ignore[union-attr, arg-type]
+        key, f = cast(n.Path, p[1]).key, compile_expr(cast(n.Expr, p[3]))
         return lambda rows: [{**r, key: f(r)} for r in rows if key in r] + [
             r for r in rows if key not in r
         ]
     if c.name == "move" and len(p) == 4:  # move keypath to keypath (children included)
-        src, dst = p[1].key, p[3].key  # type: ignore[union-attr]
+        src, dst = cast(n.Path, p[1]).key, cast(n.Path, p[3]).key
         return lambda rows: [_moved(r, src, dst) for r in rows]
     if c.name == "convert":
         casts = [x for x in p if isinstance(x, n.Cast) and isinstance(x.expr, n.Path)]
         if len(casts) == sum(1 for x in p if isinstance(x, n.Cast)):
-            pairs = [(x.expr.key, compile_expr(x)) for x in casts]  # type: ignore[union-attr]
+            pairs = [(cast(n.Path, x.expr).key, compile_expr(x)) for x in casts]
             return lambda rows: [{**r, **{k: f(r) for k, f in pairs if k in r}} for r in rows]
     if c.name == "roundtime":  # roundtime [ts] to interval [into keypath]
         rest = list(p[1:])
-        src = rest.pop(0) if rest[0] != "to" else n.Path("m", ("timestamp",), False, c.pos)
+        ts = rest.pop(0) if rest[0] != "to" else n.Path("m", ("timestamp",), False, c.pos)
         interval = rest[1]
         into = rest[3] if len(rest) == 4 else None
-        if isinstance(src, n.Path) and isinstance(interval, n.Lit) and interval.kind == "duration":
-            step, key = int(interval.value), src.key  # type: ignore[arg-type]
+        if isinstance(ts, n.Path) and isinstance(interval, n.Lit) and interval.kind == "duration":
+            step, key = int(cast(int, interval.value)), ts.key
             out = into.key if isinstance(into, n.Path) else key
             return lambda rows: [{**r, out: _round_time(r.get(key), step)} for r in rows]
     raise _unsupported(c.name, c.pos)
@@ -859,7 +859,7 @@ def _compile_plan(query: str) -> Plan | QueryError:
             if src.name not in ("logs", "spans"):
                 raise NotExecuted(f"source {src.name}", src.name_pos.line, src.name_pos.column)
             if src.range_kind == "last" and isinstance(src.range_args[0], n.Lit):
-                since = dataset.ANCHOR_NS - int(src.range_args[0].value)  # type: ignore[arg-type]
+                since = dataset.ANCHOR_NS - int(cast(int, src.range_args[0].value))
                 pre.append(lambda rows: [r for r in rows if r["$m.timestamp"] >= since])
             elif src.range_kind is not None:
                 raise NotExecuted(f"source ... {src.range_kind}", src.pos.line, src.pos.column)

@@ -96,7 +96,7 @@ class Array:
 class Template:
     """Backtick string with `{expr}` interpolation; parts are str or Expr."""
 
-    parts: tuple[object, ...]
+    parts: tuple[str | Expr, ...]
     text: str
     pos: Pos = field(compare=False)
 

@@ -18,6 +18,7 @@ import types
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path as FsPath
+from typing import cast
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
@@ -448,7 +449,8 @@ class _ToAst:
 
     def index(self, recv, _l, key, _r):
         if isinstance(recv, n.Path) and isinstance(key, n.Lit) and key.kind == "string":
-            return n.Path(recv.scope, (*recv.parts, key.value), recv.bare, recv.pos, recv.side)
+            part = cast(str, key.value)  # a string literal's value
+            return n.Path(recv.scope, (*recv.parts, part), recv.bare, recv.pos, recv.side)
         return n.Index(recv, key, _pos(_l))
 
     def method(self, recv, _dot, name, _lpar, *rest):
@@ -482,8 +484,8 @@ class _ToAst:
             raise QueryError("an array holds values, not `name=value`", lsqb.line, lsqb.column)
         return n.Array(items, _pos(lsqb))
 
-    def case(self, kw, _lb, *items):
-        items = [i for i in items if not isinstance(i, Token) and i is not None]
+    def case(self, kw, _lb, *raw):
+        items = [i for i in raw if not isinstance(i, Token) and i is not None]
         subject = None
         if kw.value != "case":
             head, result = items[0]
@@ -577,7 +579,7 @@ _TEMPLATE_PART = re.compile(r"\\(.)|\{([^{}]*)\}|([^\\{]+)|(\{)", re.S)
 
 def _template(tok: Token) -> n.Template:
     body = tok.value[1:-1]
-    parts: list[object] = []
+    parts: list[str | n.Expr] = []
     for m in _TEMPLATE_PART.finditer(body):
         escaped, inner, plain, brace = m.groups()
         if escaped is not None:
@@ -586,7 +588,7 @@ def _template(tok: Token) -> n.Template:
             parts.append(plain if plain is not None else brace)
         elif inner.strip():
             try:
-                parts.append(_LARK.parse(inner, start="expr"))
+                parts.append(cast(n.Expr, _LARK.parse(inner, start="expr")))
             except (UnexpectedInput, VisitError) as exc:
                 raise QueryError(
                     f"invalid expression `{{{inner}}}` in the template string",
@@ -838,7 +840,8 @@ def _shown(text: str, offset: int, value: str) -> str:
 def _friendly(err: UnexpectedInput, text: str) -> QueryError:
     if isinstance(err, UnexpectedCharacters):
         line, col = err.line, err.column
-        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        at = cast(int, err.pos_in_stream)  # always set for UnexpectedCharacters (lark)
+        ch = text[at] if at < len(text) else ""
         if ch in "'\"`":
             return QueryError("unterminated string", line, col)
         if ch == "&":
@@ -943,13 +946,13 @@ def _bad_command_word(text: str, offset: int) -> QueryError | None:
     for m in _SEGMENT_SPLIT.finditer(text[:offset]):
         if m.group() == "|":
             start = m.end()
-    m = re.match(r"\s*(?:(?://|#)[^\n]*\n\s*)*([A-Za-z_][\w.]*)", text[start:offset])
-    if m is None or m.group(1) in COMMAND_NAMES or m.group(1) in ("order", "sort"):
+    word = re.match(r"\s*(?:(?://|#)[^\n]*\n\s*)*([A-Za-z_][\w.]*)", text[start:offset])
+    if word is None or word.group(1) in COMMAND_NAMES or word.group(1) in ("order", "sort"):
         return None
-    if m.end(1) + start > offset:
+    if word.end(1) + start > offset:
         return None
-    line, col = _line_col(text, start + m.start(1))
-    return _unknown_command(m.group(1), line, col)
+    line, col = _line_col(text, start + word.start(1))
+    return _unknown_command(word.group(1), line, col)
 
 
 def _misspelt_clause(text: str, offset: int, prev: str) -> QueryError | None:
@@ -1005,7 +1008,8 @@ def _parse_cached(text: str) -> n.Query | QueryError:
     if early is not None:
         return early
     try:
-        return _LARK.parse(text, start="query")
+        # The parser runs its transformer inline: parse() returns our nodes, not a lark Tree.
+        return cast(n.Query, _LARK.parse(text, start="query"))
     except QueryError as exc:
         return exc
     except VisitError as exc:
@@ -1024,7 +1028,7 @@ def parse_expression(text: str) -> n.Expr:
     if early is not None:
         raise early
     try:
-        return _LARK.parse(text, start="expr")
+        return cast(n.Expr, _LARK.parse(text, start="expr"))
     except VisitError as exc:
         if isinstance(exc.orig_exc, QueryError):
             raise exc.orig_exc from None

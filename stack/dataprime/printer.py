@@ -107,7 +107,7 @@ def _part_text(part: object) -> str:
     if isinstance(part, n.Query):
         return query_text(part)
     if isinstance(part, tuple):
-        return _names(part)  # type: ignore[arg-type]
+        return _names(part)
     if isinstance(part, n.Named):
         return _named(part)
     return expr_text(part)  # type: ignore[arg-type]

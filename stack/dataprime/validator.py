@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import cast
 
 from . import nodes as n
 from .errors import Issue, QueryError
@@ -108,7 +109,7 @@ class _Checker:
             return any([self.expr(i, allow_agg, inside_agg) for i in e.items])
         if isinstance(e, n.Template):
             exprs = [p for p in e.parts if not isinstance(p, str)]
-            return any([self.expr(p, allow_agg, inside_agg) for p in exprs])  # type: ignore[arg-type]
+            return any([self.expr(p, allow_agg, inside_agg) for p in exprs])
         if isinstance(e, n.TimestampOf):
             return self.expr(e.expr, allow_agg, inside_agg)
         if isinstance(e, n.Case):
@@ -116,7 +117,8 @@ class _Checker:
             items += [x for pair in e.clauses for x in pair]
             items += [e.default] if e.default is not None else []
             return any([self.expr(i, allow_agg, inside_agg) for i in items])
-        return self.call(e, allow_agg, inside_agg)
+        # Every other node type returned above: e is a Call.
+        return self.call(cast(n.Call, e), allow_agg, inside_agg)
 
     def call(self, c: n.Call, allow_agg: bool, inside_agg: bool) -> bool:
         fn = FUNCTIONS.get(c.name)
@@ -185,7 +187,7 @@ class _Checker:
                 "e.g. `percentile(0.95, $m.duration)`",
                 c.pos,
             )
-        elif not 0 <= float(quantiles[0].value) <= 1:
+        elif not 0 <= float(cast(float, quantiles[0].value)) <= 1:
             self.error("the percentile must be between 0 and 1 (e.g. 0.95)", quantiles[0].pos)
 
     def positive_int(self, value: float, what: str, pos: n.Pos) -> None:
@@ -289,7 +291,7 @@ class _Checker:
                     "aggregate", "agg", "calculate", "calc"
                 )
                 if is_agg_list:
-                    self.aggs(part)  # type: ignore[arg-type]
+                    self.aggs(part)
                 else:
                     for item in part:
                         self.expr(item.expr, allow_agg=False)

@@ -18,6 +18,7 @@ from fastapi import Request
 from fastapi.staticfiles import StaticFiles
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Scope
 
 from stack.common.http import transport_problem
 from stack.common.service import Service
@@ -88,7 +89,7 @@ async def proxy_api(request: Request, path: str) -> Response:
 class _UIFiles(StaticFiles):
     """Static files; `index.html` is revalidated on every load so a new release shows at once."""
 
-    async def get_response(self, path: str, scope):  # type: ignore[no-untyped-def]
+    async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         response.headers.setdefault("cache-control", "no-cache")
         return response

@@ -34,7 +34,9 @@ def bearer(request: Request) -> str | None:
 def is_admin(request: Request) -> bool:
     token = bearer(request)
     expected = admin_token()
-    return bool(token and expected) and hmac.compare_digest(token.encode(), expected.encode())
+    if not token or not expected:
+        return False
+    return hmac.compare_digest(token.encode(), expected.encode())
 
 
 def require_admin(request: Request) -> None:

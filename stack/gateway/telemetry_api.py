@@ -60,7 +60,7 @@ class _JSON(JSONResponse):
         return orjson.dumps(content)
 
 
-def _object(required: list[str]) -> dict[str, Any]:
+def _object(required: list[str]) -> dict[int | str, dict[str, Any]]:
     """The 200 answer's schema in the OpenAPI document: a JSON object with these keys."""
     schema = {"type": "object", "required": required, "additionalProperties": True}
     return {200: {"content": {"application/json": {"schema": schema}}}}

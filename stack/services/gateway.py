@@ -11,11 +11,12 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import orjson
+import redis.asyncio as aioredis
 from fastapi import Depends, Query, Request, Response
 from opentelemetry import baggage, context, trace
 
@@ -24,7 +25,7 @@ from stack.common.faults import Fault, FaultSpec, catalogue, identity
 from stack.common.faults import store as fault_store
 from stack.common.faults.engine import request_baggage
 from stack.common.problems import Problem
-from stack.common.redis import CACHE_PREFIX, JOB_PREFIX, SESSION_PREFIX
+from stack.common.redis import CACHE_PREFIX, JOB_PREFIX, SESSION_PREFIX, Hash
 from stack.common.service import Service
 from stack.common.settings import ServiceName
 from stack.common.telemetry import current_trace_id, untraced
@@ -38,8 +39,8 @@ service = Service(
 )
 app = service.app
 settings = service.settings
-redis = service.redis
-assert redis is not None
+assert service.redis is not None
+redis: aioredis.Redis = service.redis
 http = service.http
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 R = m.PROBLEM_RESPONSES
@@ -141,7 +142,7 @@ async def get_query(job_id: str) -> dict[str, Any]:
         raise Problem(404, f"no question with id `{job_id[:40]}`")
     if settings.gateway_poll_via == "services":
         return await _poll_via_services(job_id)
-    status = await redis.hgetall(f"{JOB_PREFIX}{job_id}")
+    status = await cast("Awaitable[Hash]", redis.hgetall(f"{JOB_PREFIX}{job_id}"))
     done = status.get("status") in ("done", "failed")
     if status and (not done or "result" in status or status.get("status") == "failed"):
         return _from_status(job_id, status)

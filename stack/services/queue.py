@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 import orjson
+import redis.asyncio as aioredis
 from opentelemetry.metrics import Observation
 from pydantic import BaseModel, Field
 
 from stack.common.problems import Problem
-from stack.common.redis import DEAD_STREAM, GROUP, JOB_PREFIX, STREAM
+from stack.common.redis import DEAD_STREAM, GROUP, JOB_PREFIX, STREAM, Entry, Hash
 from stack.common.service import Service
 from stack.common.settings import ServiceName
 from stack.common.streams import ensure_group, stream_stats
@@ -24,8 +26,8 @@ from stack.common.telemetry import SpanKind, inject_context, meter, tracer, untr
 service = Service(ServiceName.QUEUE, uses_redis=True)
 app = service.app
 settings = service.settings
-redis = service.redis
-assert redis is not None
+assert service.redis is not None
+redis: aioredis.Redis = service.redis
 
 log = logging.getLogger("stack.queue")
 _meter = meter("stack.queue")
@@ -111,7 +113,7 @@ async def enqueue(body: JobRequest) -> dict[str, Any]:
                 },
             )
             pipe.expire(f"{JOB_PREFIX}{body.job_id}", settings.job_status_ttl_seconds)
-            pipe.xadd(STREAM, fields, maxlen=settings.stream_maxlen, approximate=True)
+            pipe.xadd(STREAM, cast(Entry, fields), maxlen=settings.stream_maxlen, approximate=True)
             _, _, message_id = await pipe.execute()
         span.set_attribute("messaging.message.id", message_id)
         log.info(
@@ -123,7 +125,7 @@ async def enqueue(body: JobRequest) -> dict[str, Any]:
 
 @app.get("/jobs/{job_id}")
 async def job_status(job_id: str) -> dict[str, Any]:
-    status = await redis.hgetall(f"{JOB_PREFIX}{job_id}")
+    status = await cast("Awaitable[Hash]", redis.hgetall(f"{JOB_PREFIX}{job_id}"))
     if not status:
         raise Problem(404, f"no job `{job_id}`", service=service.name.value)
     return {"job_id": job_id, **status}

@@ -13,14 +13,16 @@ import asyncio
 import logging
 import socket
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 import orjson
+import redis.asyncio as aioredis
 from opentelemetry import context
 
 from stack.common.faults import mark_span
 from stack.common.problems import Problem
-from stack.common.redis import DEAD_STREAM, GROUP, JOB_PREFIX, STREAM
+from stack.common.redis import DEAD_STREAM, GROUP, JOB_PREFIX, STREAM, Entry, PendingEntries
 from stack.common.service import Service
 from stack.common.settings import ServiceName
 from stack.common.streams import ensure_group, stream_stats
@@ -37,8 +39,8 @@ from stack.common.telemetry import (
 service = Service(ServiceName.WORKER, uses_redis=True)
 app = service.app
 settings = service.settings
-redis = service.redis
-assert redis is not None
+assert service.redis is not None
+redis: aioredis.Redis = service.redis
 log = logging.getLogger("stack.worker")
 consumer = settings.worker_consumer or f"worker-{socket.gethostname()}"
 
@@ -122,7 +124,8 @@ async def _consume() -> None:
             log.warning("stream read failed", extra={"fields": {"error": str(exc)[:200]}})
             await asyncio.sleep(0.5)
             continue
-        entries = answer[0][1] if answer else []
+        # RESP2 reply: [[stream, entries]], or empty when nothing arrived.
+        entries: PendingEntries = cast("list[list[Any]]", answer)[0][1] if answer else []
         if backlog:
             if not entries:
                 cursor, backlog = ">", False
@@ -211,7 +214,7 @@ async def _run(
 ) -> None:
     job_id = job["job_id"]
     key = f"{JOB_PREFIX}{job_id}"
-    await redis.hset(key, mapping={"status": "processing"})
+    await cast("Awaitable[int]", redis.hset(key, mapping={"status": "processing"}))
     attempt = deliveries
     reason = ""
     while attempt <= settings.worker_max_attempts:
@@ -285,8 +288,11 @@ async def _process_and_store(
 
 async def _store_failed(job: dict[str, Any], fields: dict[str, str], error: str) -> None:
     await _store(job, fields, status="failed", error=error)
-    await redis.hset(
-        f"{JOB_PREFIX}{job['job_id']}", mapping={"status": "failed", "error": error[:300]}
+    await cast(
+        "Awaitable[int]",
+        redis.hset(
+            f"{JOB_PREFIX}{job['job_id']}", mapping={"status": "failed", "error": error[:300]}
+        ),
     )
 
 
@@ -313,10 +319,8 @@ async def _dead_letter(
     job: dict[str, Any], message_id: str, fields: dict[str, str], reason: str, span: Any
 ) -> None:
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.xadd(
-            DEAD_STREAM,
-            {**fields, "reason": reason, "source_id": message_id, "dead_at": repr(time.time())},
-        )
+        entry = {**fields, "reason": reason, "source_id": message_id, "dead_at": repr(time.time())}
+        pipe.xadd(DEAD_STREAM, cast(Entry, entry))
         pipe.xack(STREAM, GROUP, message_id)
         pipe.hset(
             f"{JOB_PREFIX}{job['job_id']}",

@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import redis.asyncio as aioredis
@@ -23,6 +24,9 @@ from stack.common.faults import store
 from stack.common.faults.model import Fault
 from stack.common.settings import ServiceName
 from stack.common.telemetry import meter, untraced
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import CallbackOptions, Observation
 
 log = logging.getLogger("stack.faults")
 
@@ -74,7 +78,7 @@ class FaultEngine:
             description="Active faults targeting this service, by kind",
         )
 
-    def _observe(self, _options: object) -> list[object]:
+    def _observe(self, _options: CallbackOptions) -> list[Observation]:
         from opentelemetry.metrics import Observation
 
         counts: dict[str, int] = {}

@@ -6,11 +6,14 @@ enforced locally from `expires_at`, so a fault stops the moment it expires.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import cast
+
 import redis.asyncio as aioredis
 
 from stack.common.faults import timeline
 from stack.common.faults.model import Fault
-from stack.common.redis import FAULT_PREFIX
+from stack.common.redis import FAULT_PREFIX, Entry
 
 VERSION_KEY = f"{FAULT_PREFIX}version"
 INDEX_KEY = f"{FAULT_PREFIX}index"
@@ -31,7 +34,7 @@ async def add_fault(redis: aioredis.Redis, fault: Fault) -> None:
 
 
 async def list_faults(redis: aioredis.Redis) -> list[Fault]:
-    ids = sorted(await redis.smembers(INDEX_KEY))
+    ids = sorted(await cast("Awaitable[set[str]]", redis.smembers(INDEX_KEY)))
     if not ids:
         return []
     raw = await redis.mget([_key(i) for i in ids])
@@ -44,7 +47,7 @@ async def list_faults(redis: aioredis.Redis) -> list[Fault]:
             if fault.active():
                 faults.append(fault)
     if gone:  # expired keys: keep the index tidy
-        await redis.srem(INDEX_KEY, *gone)
+        await cast("Awaitable[int]", redis.srem(INDEX_KEY, *gone))
     return faults
 
 
@@ -56,8 +59,8 @@ async def remove_fault(redis: aioredis.Redis, fault_id: str) -> bool:
         deleted, _, _ = await pipe.execute()
     if deleted:
         await redis.xadd(
-            timeline.EVENTS_KEY, timeline.clear_fields(fault_id), maxlen=timeline.MAXLEN,
-            approximate=True,
+            timeline.EVENTS_KEY, cast(Entry, timeline.clear_fields(fault_id)),
+            maxlen=timeline.MAXLEN, approximate=True,
         )
     return bool(deleted)
 
@@ -65,7 +68,11 @@ async def remove_fault(redis: aioredis.Redis, fault_id: str) -> bool:
 async def clear_faults(redis: aioredis.Redis, *, created_by: str | None = None) -> int:
     faults = await list_faults(redis)
     doomed = [f.id for f in faults if created_by is None or f.created_by == created_by]
-    ids = set(await redis.smembers(INDEX_KEY)) if created_by is None else set(doomed)
+    ids = (
+        set(await cast("Awaitable[set[str]]", redis.smembers(INDEX_KEY)))
+        if created_by is None
+        else set(doomed)
+    )
     async with redis.pipeline(transaction=True) as pipe:
         for fault_id in ids:
             pipe.delete(_key(fault_id))
@@ -77,7 +84,7 @@ async def clear_faults(redis: aioredis.Redis, *, created_by: str | None = None) 
 
 
 async def version(redis: aioredis.Redis) -> str:
-    return await redis.get(VERSION_KEY) or "0"
+    return cast("str | None", await redis.get(VERSION_KEY)) or "0"
 
 
 def bad_release_version(redis_url: str, service: str) -> str | None:
@@ -86,8 +93,9 @@ def bad_release_version(redis_url: str, service: str) -> str | None:
 
     client = sync_redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=1)
     try:
-        ids = client.smembers(INDEX_KEY)
-        for raw in client.mget([_key(i) for i in ids]) if ids else []:
+        ids = cast("set[str]", client.smembers(INDEX_KEY))
+        values = cast("list[str | None]", client.mget([_key(i) for i in ids])) if ids else []
+        for raw in values:
             if raw:
                 fault = Fault.model_validate_json(raw)
                 if fault.kind == "bad_release" and fault.target == service and fault.active():

@@ -8,12 +8,12 @@ carried in the start entry. The stream is capped (MAXLEN ~1000), so it costs a f
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
 from stack.common.faults.model import Fault
-from stack.common.redis import FAULT_PREFIX
+from stack.common.redis import FAULT_PREFIX, StreamEntries
 
 EVENTS_KEY = f"{FAULT_PREFIX}events"
 MAXLEN = 1000
@@ -47,7 +47,7 @@ async def markers(
     """Faults active at any time after `since`: kind, target, scope, start and end (None while
     active), and why it ended. With `attendee`, only faults that could touch that attendee."""
     start_id = f"{int(since * 1000) - 2 * 7200 * 1000}-0"  # a fault lives ≤ 2 h
-    entries = await redis.xrange(EVENTS_KEY, min=start_id, max="+")
+    entries = cast(StreamEntries, await redis.xrange(EVENTS_KEY, min=start_id, max="+"))
     faults: dict[str, dict[str, Any]] = {}
     for _, f in entries:
         fid = f.get("id", "")
