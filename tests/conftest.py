@@ -80,6 +80,17 @@ class StackHandle:
         return self.cfg.redis_url
 
 
+@pytest.fixture(autouse=True)
+def _no_environment_leaks() -> Iterator[None]:
+    """Whatever a test (or the code it runs) puts into os.environ goes when it ends: a leaked
+    OTEL_SDK_DISABLED once silenced the doctor and every stack started after it."""
+    before = dict(os.environ)
+    yield
+    if os.environ != before:
+        os.environ.clear()
+        os.environ.update(before)
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
     # Under data/ (ignored by git) rather than a pytest tmp dir: the logs outlive the run

@@ -8,7 +8,6 @@ inflate the way wall time is; the bound is the issue's 100 ms.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -71,10 +70,13 @@ def test_nesting_limit_is_generous_for_real_queries() -> None:
 
 @pytest.fixture(scope="module")
 def validation_app() -> Iterator[Any]:
-    os.environ.setdefault("OTEL_SDK_DISABLED", "true")  # no exporter threads in a unit test
-    from stack.services.validation import app
+    # No exporter threads in a unit test — for this module only: OTEL_SDK_DISABLED left in the
+    # process environment silences every later SDK user (the doctor, stacks started later).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OTEL_SDK_DISABLED", "true")
+        from stack.services.validation import app
 
-    yield app
+        yield app
 
 
 async def _post(client: httpx.AsyncClient, body: object, raw: bytes | None = None) -> Any:
