@@ -380,18 +380,23 @@ def p95_gate(
 
 
 def queue_wait_ms(ctx: CheckContext, window: str = "fault") -> float:
-    """p95 time (ms) jobs waited in the stream: PRODUCER span start → CONSUMER span start."""
+    """p95 time (ms) jobs waited in the stream: PRODUCER span start → CONSUMER span start.
+
+    A job produced in the window and not consumed yet is still waiting: its wait so far (up
+    to the newest span in the telemetry) counts as a lower bound, so a stall that is still on
+    shows as one instead of as "no data"."""
     w = ctx.window(window)
     produced = {
         s.trace_id: s.start_ns
         for s in ctx.spans_in("all")
         if s.kind == "PRODUCER" and w.start_ns <= s.start_ns < w.end_ns
     }
-    waits = [
-        (s.start_ns - produced[s.trace_id]) / 1e6
-        for s in ctx.spans
-        if s.kind == "CONSUMER" and s.trace_id in produced
-    ]
+    consumed = {s.trace_id: s.start_ns for s in ctx.spans if s.kind == "CONSUMER"}
+    waits = [(consumed[t] - p) / 1e6 for t, p in produced.items() if t in consumed]
+    horizon = max((s.start_ns for s in ctx.spans), default=0)
+    waiting = [(horizon - p) / 1e6 for t, p in produced.items() if t not in consumed]
+    if len(waits) < 3 and waiting:
+        waits += waiting
     if len(waits) < 3:
         raise NoData(
             "fewer than 3 consumed jobs from the window yet (the backlog drains after the fault)"
@@ -401,29 +406,47 @@ def queue_wait_ms(ctx: CheckContext, window: str = "fault") -> float:
 
 def stalled_consumer(ctx: CheckContext, min_wait_ms: float = 1000.0, window: str = "fault") -> str:
     """The service whose CONSUMER spans started ≥ ``min_wait_ms`` after their PRODUCER span
-    (the consumer that stopped taking work), so a healthy queue answers nothing."""
+    (the consumer that stopped taking work), so a healthy queue answers nothing.
+
+    While the stall is still on, the window's jobs have no CONSUMER span yet: a job waiting
+    ≥ ``min_wait_ms`` (up to the newest span in the telemetry) counts for the service that
+    consumes its stream (``messaging.destination.name``) elsewhere in the telemetry."""
     spans = ctx.spans_in("all")
-    produced = {s.trace_id: s.start_ns for s in spans if s.kind == "PRODUCER"}
+    producers = {s.trace_id: s for s in spans if s.kind == "PRODUCER"}
     w = ctx.window(window)
-    return _mode(
-        (
-            s.service
-            for s in spans
-            if s.kind == "CONSUMER"
-            and s.trace_id in produced
-            and w.start_ns <= produced[s.trace_id] < w.end_ns
-            and (s.start_ns - produced[s.trace_id]) / 1e6 >= min_wait_ms
-        ),
-        f"consumer spans that waited ≥ {min_wait_ms:.0f} ms",
+    consumers = [s for s in ctx.spans if s.kind == "CONSUMER"]
+    consumed = {s.trace_id for s in consumers}
+    owner = Counter(
+        (s.attributes.get("messaging.destination.name"), s.service) for s in consumers
     )
+    horizon = max((s.start_ns for s in ctx.spans), default=0)
+
+    def stream_owner(p: Span) -> str | None:
+        dest = p.attributes.get("messaging.destination.name")
+        ranked = [(n, svc) for (d, svc), n in owner.items() if d == dest]
+        return max(ranked)[1] if ranked else None
+
+    late = [
+        s.service
+        for s in consumers
+        if s.trace_id in producers
+        and w.start_ns <= producers[s.trace_id].start_ns < w.end_ns
+        and (s.start_ns - producers[s.trace_id].start_ns) / 1e6 >= min_wait_ms
+    ]
+    waiting = [
+        stream_owner(p)
+        for t, p in producers.items()
+        if t not in consumed
+        and w.start_ns <= p.start_ns < w.end_ns
+        and (horizon - p.start_ns) / 1e6 >= min_wait_ms
+    ]
+    return _mode([*late, *waiting], f"consumer spans that waited ≥ {min_wait_ms:.0f} ms")
 
 
 def where_time_went(ctx: CheckContext, stall_ms: float = 1000.0) -> str:
-    """Classify the fault window: waiting in the stream, in the gateway, or in the database."""
-    try:
-        waited = queue_wait_ms(ctx, "fault")
-    except NoData:
-        waited = 0.0
+    """Classify the fault window: waiting in the stream, in the gateway, or in the database.
+    Without jobs from the window to measure, it cannot tell (NoData), rather than guess."""
+    waited = queue_wait_ms(ctx, "fault")
     if waited >= stall_ms:
         return "waiting in the Redis stream"
     if gateway_degraded(ctx) == "yes":

@@ -164,3 +164,47 @@ def test_compare_numbers_and_lists():
     assert compare(q, 40, 35.6) and compare(q, "50", 40) and not compare(q, 200, 40)
     q = load_spec("instructor").question("who_is_sending")
     assert compare(q, "b, a", ["a", "b"]) and not compare(q, "a", ["a", "b"])
+
+
+# ---- a stall that is still on: the window's jobs have no CONSUMER span yet ------------------
+
+
+def _queue_world(stalled: bool):
+    """Jobs produced every 0.5 s for 20 s; in the stalled world the jobs from the fault window
+    (10–20 s) are never consumed, the telemetry goes on for 6 s more (other spans)."""
+    from labs.runtime.checks import CheckContext, Window
+    from labs.telemetry.reader import Span
+
+    s = 1_000_000_000
+    dest = {"messaging.destination.name": "jobs"}
+    spans: list[Span] = []
+    for i in range(40):
+        t = i * s // 2
+        tid = f"{i + 1:032x}"
+        spans.append(Span(tid, f"{2 * i + 1:016x}", "", "send jobs", "PRODUCER", "queue-service",
+                          t, t + 1000, 0.001, "UNSET", dict(dest)))  # fmt: skip
+        if not (stalled and t >= 10 * s):
+            c = t + 2_000_000  # consumed 2 ms later
+            spans.append(Span(tid, f"{2 * i + 2:016x}", "", "process jobs", "CONSUMER",
+                              "queue-worker", c, c + 1000, 0.001, "UNSET", dict(dest)))  # fmt: skip
+    spans.append(Span("f" * 32, "f" * 16, "", "GET /health", "SERVER", "api-gateway",
+                      26 * s, 26 * s + 1, 0.0, "UNSET"))  # fmt: skip
+    windows = {"all": Window(0, 30 * s), "baseline": Window(0, 10 * s), "fault": Window(10 * s, 20 * s)}  # noqa: E501
+    return CheckContext(spans=spans, metrics=[], windows=windows)
+
+
+def test_a_stall_still_on_is_seen_from_the_jobs_still_waiting():
+    from labs.runtime import checks
+
+    stalled = _queue_world(stalled=True)
+    assert checks.queue_wait_ms(stalled) >= 5_000
+    assert checks.where_time_went(stalled) == "waiting in the Redis stream"
+    assert checks.stalled_consumer(stalled) == "queue-worker"
+    healthy = _queue_world(stalled=False)
+    assert checks.queue_wait_ms(healthy) < 10
+    try:  # no gateway spans in this world: it may say it cannot tell, never "the stream"
+        assert checks.where_time_went(healthy) != "waiting in the Redis stream"
+    except checks.NoData:
+        pass
+    with pytest.raises(checks.NoData):
+        checks.stalled_consumer(healthy)
