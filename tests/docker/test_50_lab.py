@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
 from labs.runtime import all_specs
 from labs.runtime.spec import LabSpec
-from stack.common.faults.registry import FAULT_KINDS
 from tests.docker.conftest import HERE, ComposeStack, docker
 
 JUPYTER_TOKEN = "test-jupyter-token"
@@ -55,30 +56,46 @@ def test_data_dir_is_writable(lab: ComposeStack) -> None:
           "p.mkdir(parents=True, exist_ok=True); (p/'probe').write_text('ok')")  # fmt: skip
 
 
+def _await_waiting(lab: ComposeStack, attendee: str, run: Future, timeout: float = 180) -> None:
+    """Until the attendee's lab reports (GET /api/admin/room/progress) that it waits for a
+    room event."""
+    deadline = time.monotonic() + timeout
+    with lab.admin() as admin:
+        while time.monotonic() < deadline and not run.done():
+            rows = admin.get("/api/admin/room/progress").json()
+            if any(r["attendee"] == attendee and r["step"] == "waiting" for r in rows):
+                return
+            time.sleep(0.5)
+    raise AssertionError(f"{attendee}'s lab never said it was waiting for the room event")
+
+
 def _process_wide(spec: LabSpec) -> list:
-    return [f for f in spec.faults if not FAULT_KINDS[f.kind].per_request]
+    """The steps the lab waits for as room events (the lab runtime's own rule: queue_stall is
+    one too, although the engine applies it per consumed job)."""
+    return [f for f in spec.faults if f.room_event]
 
 
-@pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.name)
+ATTENDEE_LABS = [s for s in all_specs() if s.name != "instructor"]
+
+
+def test_the_instructor_notebook_is_refused_in_the_attendees_container(lab: ComposeStack) -> None:
+    """The jupyter container holds no admin token: the instructor's notebook (room events,
+    progress) stops at its first admin call with the reason, it cannot act for the room."""
+    cmd = ["papermill", "/app/notebooks/instructor.ipynb", "/tmp/instructor.out.ipynb",
+           "--cwd", "/app/notebooks", "-k", "python3", "--no-progress-bar",
+           "-y", "short_mode: true", "-p", "gateway_url", "http://api-gateway:8010"]  # fmt: skip
+    proc = docker("exec", lab.container("jupyter"), *cmd, timeout=300, check=False)
+    assert proc.returncode != 0
+    assert "HTTP 401: admin token required" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("spec", ATTENDEE_LABS, ids=lambda s: s.name)
 def test_notebook_runs_in_the_jupyter_container(lab: ComposeStack, spec: LabSpec) -> None:
     started: list[str] = []
     room = _process_wide(spec)
-    if room:
-        # The instructor starts the room events the lab waits for (admin API, global scope);
-        # they stay on while the notebook runs (the checks see a stall that is still on) and
-        # end when the test does.
-        with lab.admin() as admin:
-            for f in room:
-                target = f.candidates[0] if f.target == "hidden" else f.target
-                ttl = 300
-                r = admin.post("/api/admin/faults", json={
-                    "kind": f.kind, "target": target, "params": f.params,
-                    "scope": "all", "ttl_seconds": ttl,
-                })  # fmt: skip
-                assert r.status_code == 201, r.text
-                started.append(r.json()["id"])
+    attendee = f"docker-{spec.id}"
     params = {
-        "short_mode": True, "reveal": True, "attendee": f"docker-{spec.id}",
+        "short_mode": True, "reveal": True, "attendee": attendee,
         "gateway_url": "http://api-gateway:8010", "telemetry_dir": "/telemetry",
     }  # fmt: skip
     args = []
@@ -87,12 +104,30 @@ def test_notebook_runs_in_the_jupyter_container(lab: ComposeStack, spec: LabSpec
     out = f"/tmp/{spec.name}.out.ipynb"
     cmd = ["papermill", f"/app/notebooks/{spec.name}.ipynb", out, "--cwd", "/app/notebooks",
            "-k", "python3", "--no-progress-bar", "--execution-timeout", "240", *args]  # fmt: skip
-    try:
-        proc = docker("exec", lab.container("jupyter"), *cmd, timeout=400, check=False)
-    finally:
-        with lab.admin() as admin:
-            for fid in started:
-                admin.delete(f"/api/admin/faults/{fid}")
+    with ThreadPoolExecutor(1) as pool:
+        run = pool.submit(
+            docker, "exec", lab.container("jupyter"), *cmd, timeout=400, check=False
+        )
+        try:
+            if room:
+                # As an instructor does: the room's progress view says the attendee's lab is
+                # waiting for the room event (after its baseline); start it then, for the
+                # lab's short fault window (admin API, global scope).
+                _await_waiting(lab, attendee, run)
+                with lab.admin() as admin:
+                    for f in room:
+                        target = f.candidates[0] if f.target == "hidden" else f.target
+                        r = admin.post("/api/admin/faults", json={
+                            "kind": f.kind, "target": target, "params": f.params,
+                            "scope": "all", "ttl_seconds": int(f.short.duration_s) + 2,
+                        })  # fmt: skip
+                        assert r.status_code == 201, r.text
+                        started.append(r.json()["id"])
+            proc = run.result()
+        finally:
+            with lab.admin() as admin:
+                for fid in started:
+                    admin.delete(f"/api/admin/faults/{fid}")
     nb = json.loads(_exec(lab, "cat", out)) if proc.returncode == 0 else None
     assert proc.returncode == 0, f"{shlex.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     assert nb is not None
