@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labs.runtime import Lab
-from tests.browser.test_ui import Page, base_url, browser  # noqa: F401 - fixtures
+from tests.browser.test_ui import Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
