@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from stack.common.settings import get_settings
+from stack.dataprime.generator import normalize_question
 
 _settings = get_settings()
 
@@ -26,6 +27,9 @@ class QuestionIn(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
+        # The generator's own rule: punctuation alone (e.g. "=(") leaves nothing to work with.
+        if not normalize_question(value):
+            raise ValueError("needs at least one word, e.g. 'errors from checkout'")
         return value.strip()
 
 
