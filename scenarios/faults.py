@@ -161,15 +161,11 @@ def parse_timeline(spec: str) -> list[TimelineEntry]:
 
 # ---- admin API + state file ----------------------------------------------------------------
 def admin_token() -> str | None:
-    token = os.environ.get("ADMIN_TOKEN", "").strip()
-    if token:
-        return token
-    try:
-        from stack.native.config import NativeConfig
+    from stack.client import admin_token as lookup  # the one rule; lazy: Locust imports us
 
-        path = NativeConfig.from_env().admin_token_file
-        return path.read_text().strip() if path.exists() else None
-    except Exception:
+    try:
+        return lookup()
+    except Exception:  # noqa: BLE001 - a config error means no token: admin calls answer 401
         return None
 
 

@@ -14,18 +14,18 @@ the login name), `--frontend-host` (default: the gateway's port + 10), `--think-
 
 from __future__ import annotations
 
-import getpass
-import os
 import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from locust import events, task
 from locust.contrib.fasthttp import FastHttpUser
+
+from stack.common.attendee import baggage_header, default_attendee
 
 QUESTIONS_FILE = Path(__file__).with_name("questions.txt")
 FRONTEND_PORT_OFFSET = 10  # stack.common.settings.PORT_OFFSETS[FRONTEND]
@@ -48,22 +48,6 @@ def load_questions(path: Path = QUESTIONS_FILE) -> list[str]:
 
 
 QUESTIONS = load_questions()
-
-
-def default_attendee() -> str:
-    env = os.environ.get("WORKSHOP_ATTENDEE", "").strip()
-    if env:
-        return env
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "anonymous"
-
-
-def baggage(attendee: str) -> str:
-    """Same format as `workshop.api.baggage_header` (kept local: no stack import in Locust)."""
-    entries = {"synthetic_request": "true", "workshop.attendee": attendee}
-    return ",".join(f"{k}={quote(v, safe='')}" for k, v in entries.items())
 
 
 def frontend_from(gateway: str) -> str:
@@ -113,7 +97,10 @@ class WorkshopUser(FastHttpUser):
         self.attendee = str(getattr(opts, "attendee", None) or default_attendee())
         self.think_scale = float(getattr(opts, "think_scale", 1.0) if opts else 1.0)
         self.poll_timeout = float(getattr(opts, "poll_timeout", 30.0) if opts else 30.0)
-        self.headers = {"baggage": baggage(self.attendee), "accept": "application/json"}
+        self.headers = {
+            "baggage": baggage_header(self.attendee, synthetic=True),
+            "accept": "application/json",
+        }
 
     def wait_time(self) -> float:  # type: ignore[override]
         low, high = self.think

@@ -35,9 +35,4 @@ export WORKSHOP_COMPOSE_BIN
 echo "==> stand-in base images"
 bash "$ROOT/scripts/docker-standins.sh"
 echo "==> pytest tests/docker"
-# test_50_lab.py (the `lab` profile: every notebook inside the jupyter container) passes on a
-# fresh project (12/12) but not yet after the other modules on the same one (recreated
-# services, a rotated local trace file): it runs with WORKSHOP_DOCKER_LAB=1 until it does.
-lab=(--ignore=tests/docker/test_50_lab.py)
-[[ "${WORKSHOP_DOCKER_LAB:-0}" == "1" ]] && lab=()
-pytest -p no:locust -q -rfEs --durations=10 tests/docker "${lab[@]}" "$@"
+pytest -p no:locust -q -rfEs --durations=10 tests/docker "$@"

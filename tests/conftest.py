@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from stack.client import Gateway
 from stack.common.settings import ServiceName
 from stack.native import launcher
 from stack.native.config import NativeConfig
-from workshop.api import Gateway
 
 REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI") == "true"

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from stack.client import ApiError, Gateway
 from stack.native import launcher
 from stack.native.config import NativeConfig
 from stack.native.supervisor import LaunchError
-from workshop.api import ApiError, Gateway
 
 app = typer.Typer(help="DataPrime Workshop Kit", no_args_is_help=True, add_completion=False)
 console = Console()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +27,11 @@ from rich.table import Table
 
 from labs.runtime import links, traffic
 from labs.runtime.traffic import Stats
+from stack.client import ApiError, Gateway, admin_token
 from stack.common.settings import ServiceName
 from stack.native import launcher
 from stack.native.config import NativeConfig
 from stack.native.supervisor import LaunchError, Supervisor
-from workshop.api import ApiError, Gateway
 
 app = typer.Typer(help="The guided tour: baseline → latency → errors → recovery.")
 console = Console()
@@ -215,9 +214,7 @@ def demo(
     except LaunchError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from None
-    token = os.environ.get("ADMIN_TOKEN") or (
-        cfg.admin_token_file.read_text().strip() if cfg.admin_token_file.exists() else None
-    )
+    token = admin_token(cfg)
     base_url = cfg.url(ServiceName.GATEWAY)
     gw = Gateway(base_url, admin_token=token, attendee=ATTENDEE)
     results: list[tuple[Phase, Stats, float, float]] = []

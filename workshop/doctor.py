@@ -33,8 +33,13 @@ import requests
 import typer
 from rich.console import Console
 
-from labs.dataprime_client import DataPrimeClient, DataPrimeError, RateLimited, RedisRateLimiter
 from stack.common import coralogix as cx
+from stack.common.dataprime_client import (
+    DataPrimeClient,
+    DataPrimeError,
+    RateLimited,
+    RedisRateLimiter,
+)
 from stack.native.config import NativeConfig
 
 app = typer.Typer(help="Pre-flight checks; --online proves the Coralogix path end to end.")

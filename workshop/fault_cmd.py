@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from workshop.api import ApiError, Gateway
+from stack.client import ApiError, Gateway
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()

@@ -16,7 +16,6 @@ ran, which faults it injected — the hidden target included) is kept in
 from __future__ import annotations
 
 import contextlib
-import getpass
 import io
 import json
 import os
@@ -29,15 +28,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labs.dataprime_client import dig
 from labs.runtime import checks, links, traffic
 from labs.runtime.checks import CheckContext, NoData, Window
 from labs.runtime.spec import LabSpec, Question, load_spec
 from labs.runtime.traffic import Stats, TrafficRun
+from stack.client import ApiError, Gateway
+from stack.client import admin_token as instructor_token
+from stack.common.attendee import default_attendee
+from stack.common.dataprime_client import dig
 from stack.common.faults.registry import FAULT_KINDS
 from stack.common.settings import ServiceName
 from stack.native.config import NativeConfig
-from workshop.api import ApiError, Gateway
 
 FLUSH_TIMEOUT_S = float(os.environ.get("LAB_FLUSH_TIMEOUT", "20"))
 ROOM_EVENT_POLL_S = float(os.environ.get("LAB_ROOM_EVENT_POLL", "1"))
@@ -169,17 +170,14 @@ class Lab:
         self.gateway_url = (
             gateway_url or env.get("LAB_GATEWAY_URL") or cfg.url(ServiceName.GATEWAY)
         ).rstrip("/")
-        token = admin_token or env.get("LAB_ADMIN_TOKEN") or env.get("ADMIN_TOKEN")
-        if not token and cfg.admin_token_file.exists():
-            token = cfg.admin_token_file.read_text().strip()
-        self._admin_token = token or None
+        self._admin_token = admin_token or instructor_token(cfg, env)
         self.telemetry_dir = Path(
             telemetry_dir
             or env.get("LAB_TELEMETRY_DIR")
             or env.get("TELEMETRY_DIR")
             or cfg.telemetry_dir
         )
-        self.attendee = attendee or env.get("WORKSHOP_ATTENDEE") or _default_attendee()
+        self.attendee = attendee or default_attendee(env)
         self.state_path = (
             Path(state_dir or cfg.data_dir / "labs") / f"{spec.name}-{self.attendee}.json"
         )
@@ -819,7 +817,7 @@ class Lab:
                 api="dataprime", query=query, start=start, end=end
             )
             return list(answer.get("rows", []))
-        from labs.dataprime_client import DataPrimeClient
+        from stack.common.dataprime_client import DataPrimeClient
 
         env = dict(self.env)
         env.setdefault("REDIS_URL", self._redis_url)
@@ -832,7 +830,7 @@ class Lab:
                 api="metrics", query=query, start=start, end=end, step_s=5
             )
             return list(answer.get("series", []))
-        from labs.metrics_client import MetricsClient
+        from stack.common.metrics_client import MetricsClient
 
         return MetricsClient.from_env(self.env).query_range(query, start=start, end=end, step_s=5)
 
@@ -873,7 +871,7 @@ class Lab:
 
     def _observe_metrics(self, q: Question) -> str:
         """Which candidate host metric rose from the baseline to the fault window."""
-        from labs.metrics_client import mean_of
+        from stack.common.metrics_client import mean_of
 
         m = q.metrics
         assert m is not None
@@ -983,14 +981,6 @@ def classify(c: Any, row: Mapping[str, Any]) -> str:
 
 def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.0f}"
-
-
-def _default_attendee() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
-        user = "attendee"
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", user)[:40] or "attendee"
 
 
 def as_image(fig: Any) -> Any:

@@ -23,7 +23,7 @@ def attendees_sending(lab: Lab, minutes: float = 5.0) -> dict[str, int]:
     """attendee → span count over the last ``minutes`` (Coralogix when CX_API_KEY is set)."""
     since = time.time() - minutes * 60
     if lab.online:
-        from labs.dataprime_client import DataPrimeClient
+        from stack.common.dataprime_client import DataPrimeClient
 
         rows = (
             DataPrimeClient.from_env(lab.env)

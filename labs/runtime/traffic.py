@@ -3,7 +3,7 @@
 * ``builtin``: a bounded aiohttp generator running in a background thread (its own event loop,
   so it works inside a Jupyter kernel whose loop is already running). It records every request
   (time, latency, status) so notebooks and the demo can draw live stats.
-* ``locust``: ``workshop.load_cmd.run_scenario`` (Locust as a *subprocess*, never imported
+* ``locust``: ``scenarios.runner.run_scenario`` (Locust as a *subprocess*, never imported
   here: gevent's monkey-patching hangs a notebook kernel). Live stats then come from the
   gateway's server spans in local telemetry; the final figures from Locust's own stats.
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workshop.api import baggage_header
+from stack.client import baggage_header
 
 QUESTIONS_FILE = Path(__file__).resolve().parents[2] / "scenarios" / "questions.txt"
 _FALLBACK_QUESTIONS = [
@@ -230,16 +230,13 @@ def _run_builtin(run: TrafficRun) -> None:
 
 
 def locust_available() -> bool:
-    """workshop.load_cmd exists (and Locust is installed for its subprocess)."""
-    return (
-        importlib.util.find_spec("workshop.load_cmd") is not None
-        and importlib.util.find_spec("locust") is not None
-    )
+    """Locust is installed for the runner's subprocess."""
+    return importlib.util.find_spec("locust") is not None
 
 
 def _run_locust(run: TrafficRun, env: dict[str, str] | None) -> None:
     try:
-        from workshop.load_cmd import run_scenario
+        from scenarios.runner import run_scenario
 
         def on_poll(rows: list[dict[str, str]]) -> None:
             run.locust_rows = rows

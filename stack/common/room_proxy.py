@@ -5,10 +5,10 @@ the gateway runs it with CX_API_KEY, through ONE rate limiter for the whole room
 DataPrime API allows 30 queries a minute per key) and a short Redis cache shared by every
 attendee re-running the same check.
 
-The query clients live in `labs.dataprime_client` / `labs.metrics_client` (they depend only on
-`requests`); they are imported lazily here so the gateway does not load them unless a room
-uses online checks. TODO(integrator): when the room-wide Redis limiter of the `coralogix`
-branch lands in `labs.dataprime_client`, pass it here instead of the process-local one.
+The query clients live in `stack.common.dataprime_client` / `stack.common.metrics_client`
+(they depend only on `requests`); they are imported lazily so the gateway does not load them
+unless a room uses online checks. The limiter is this process's: one gateway serves one room,
+so it is one limit per room. Kernels that hold a key themselves use the Redis limiter.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def configured(settings: Any) -> bool:
 def _client(api: str, settings: Any) -> Any:
     with _lock:
         if api not in _clients:
-            from labs.dataprime_client import DataPrimeClient, RateLimiter
-            from labs.metrics_client import MetricsClient
+            from stack.common.dataprime_client import DataPrimeClient, RateLimiter
+            from stack.common.metrics_client import MetricsClient
 
             limiter = _clients.setdefault("limiter", RateLimiter())
             env = _env(settings)

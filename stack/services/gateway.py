@@ -474,7 +474,7 @@ async def room_check(body: room_mod.CheckIn) -> dict[str, Any]:
         raise Problem(422, f"{why[0]}: {why[1]}", errors=[{"field": why[0], "reason": why[1]}])
     if not room_proxy.configured(settings):
         raise Problem(503, "online checks are off: the room has no CX_API_KEY")
-    from labs.dataprime_client import DataPrimeError, RateLimited
+    from stack.common.dataprime_client import DataPrimeError, RateLimited
 
     try:
         return await room_proxy.run_check(redis, body, settings)

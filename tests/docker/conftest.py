@@ -122,8 +122,16 @@ class ComposeStack:
     admin_token: str
     docker_host_name: str
     timings: dict[str, float] = field(default_factory=dict)
-    # The lab run adds compose.lab-test.yml and the `lab` profile (test_50_lab.py).
-    extra_args: list[str] = field(default_factory=list)
+    # The `lab` profile (jupyter) and its test overlay are part of the project from the first
+    # `up`: adding them later recreated services under the running tests (test_50_lab.py).
+    extra_args: list[str] = field(
+        default_factory=lambda: ["-f", str(HERE / "compose.lab-test.yml"), "--profile", "lab"]
+    )
+
+    @property
+    def telemetry_dir(self) -> Path:
+        """The collector's local copy of every signal (compose.lab-test.yml), read by the labs."""
+        return self.workdir / "data" / "test-telemetry"
 
     @property
     def sink_out(self) -> Path:
@@ -262,7 +270,7 @@ def stack() -> Iterator[ComposeStack]:
     t0 = time.monotonic()
     s.compose("up", "-d", "--build", timeout=HEALTH_TIMEOUT_S + 60)
     left = max(10.0, HEALTH_TIMEOUT_S - (time.monotonic() - t0))
-    s.wait_healthy([*DEFAULT_SERVICES, "sink"], timeout=left)
+    s.wait_healthy([*DEFAULT_SERVICES, "sink", "jupyter"], timeout=left)
     s.timings["healthy_s"] = time.monotonic() - t0
     print(
         f"\ncompose stack on engine {version}: build {s.timings['build_s']:.0f} s, "

@@ -15,16 +15,23 @@ import pytest
 
 from labs.runtime import all_specs
 from labs.runtime.spec import LabSpec
-from tests.docker.conftest import HERE, ComposeStack, docker
+from tests.docker.conftest import DEFAULT_SERVICES, ComposeStack, docker
 
 JUPYTER_TOKEN = "test-jupyter-token"
 
 
 @pytest.fixture(scope="module")
 def lab(stack: ComposeStack) -> ComposeStack:
-    stack.extra_args = ["-f", str(HERE / "compose.lab-test.yml"), "--profile", "lab"]
-    stack.compose("up", "-d", "--build", timeout=1500)
-    stack.wait_healthy(["jupyter", "otel-collector", "api-gateway", "nginx"], timeout=300)
+    """The project's jupyter container (the session stack starts the `lab` profile), with the
+    collector's local telemetry copy emptied first: the footprint load wrote hundreds of
+    thousands of spans there, and every check would read them all in a 512 MiB container.
+    The collector is stopped while the files go (it keeps open files), nothing is recreated."""
+    stack.compose("stop", "otel-collector", timeout=120)
+    for f in stack.telemetry_dir.iterdir():
+        if f.is_file():
+            f.unlink()
+    stack.compose("start", "otel-collector", timeout=120)
+    stack.wait_healthy([*DEFAULT_SERVICES, "jupyter"], timeout=300)
     return stack
 
 

@@ -8,10 +8,10 @@ import uuid
 import pytest
 import requests
 
+from stack.client import ApiError, Gateway
 from stack.common.faults import docs
 from stack.common.faults.registry import FAULT_KINDS
 from stack.common.settings import ServiceName
-from workshop.api import ApiError, Gateway
 
 
 def test_docs_table_matches_the_registry() -> None:

@@ -13,10 +13,10 @@ import psutil
 import pytest
 import requests
 
+from stack.client import ApiError, Gateway
 from stack.common.settings import ServiceName
 from stack.native.supervisor import Supervisor
 from tests.helpers import eventually, submit_many
-from workshop.api import ApiError, Gateway
 
 PROPAGATION = 1.3  # services poll fault state every 0.5 s; "within one second" + margin
 S = ServiceName

@@ -8,10 +8,10 @@ import uuid
 import pytest
 import requests
 
+from stack.client import ApiError, Gateway
 from stack.common.settings import ServiceName
 from stack.native.supervisor import Supervisor
 from tests.helpers import eventually, questions, stored_job_ids, submit_many
-from workshop.api import ApiError, Gateway
 
 
 def test_health_reports_every_service_ready(gateway: Gateway) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
+from stack.client import Gateway
 from stack.common.settings import ServiceName
 from tests.helpers import (
     eventually,
@@ -14,7 +15,6 @@ from tests.helpers import (
     submit_many,
     wait_program_running,
 )
-from workshop.api import Gateway
 
 
 def test_sigkilled_worker_jobs_complete_after_restart(stack, admin: Gateway) -> None:

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from labs.dataprime_client import (
+from stack.common.dataprime_client import (
     DataPrimeClient,
     DataPrimeError,
     RateLimiter,
@@ -251,12 +251,12 @@ def test_limiter_is_shared_across_processes(rdb, redis_url):
     import subprocess
     import sys
 
-    from labs.dataprime_client import RedisRateLimiter
+    from stack.common.dataprime_client import RedisRateLimiter
 
     mine = RedisRateLimiter(rdb, KEY, limit=3, per=60.0)
     assert mine.try_acquire() == 0 and mine.try_acquire() == 0
     code = (
-        "import redis, sys; from labs.dataprime_client import RedisRateLimiter as L; "
+        "import redis, sys; from stack.common.dataprime_client import RedisRateLimiter as L; "
         f"r = redis.Redis.from_url({redis_url!r}); l = L(r, {KEY!r}, limit=3, per=60.0); "
         "print(l.try_acquire(), l.try_acquire())"
     )
@@ -275,7 +275,7 @@ def test_queued_check_is_told_before_it_waits(fake, rdb):
     """Over the room's budget a check waits for a slot — and says so first ("checking…")."""
     import time
 
-    from labs.dataprime_client import RedisRateLimiter
+    from stack.common.dataprime_client import RedisRateLimiter
 
     waits = []
     fake.answers += [(200, {}, ok_answer([{"n": 1}])), (200, {}, ok_answer([{"n": 2}]))]
@@ -320,8 +320,8 @@ def test_lab_check_waits_for_the_rooms_budget_and_says_checking(
     "checking…") instead of failing, then gets its verdict from Coralogix."""
     import time
 
-    from labs.dataprime_client import key_tag
     from labs.runtime.lab import Lab
+    from stack.common.dataprime_client import key_tag
 
     sec, usec = rdb.time()
     now_ms = sec * 1000 + usec // 1000

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from labs.runtime import Lab
-from workshop.api import ApiError, Gateway
+from stack.client import ApiError, Gateway
 
 pytestmark = pytest.mark.stack
 

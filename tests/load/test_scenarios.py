@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from scenarios.runner import LOCUSTFILE, REPO, run_scenario
 from stack.common.settings import ServiceName
-from workshop.load_cmd import LOCUSTFILE, REPO, run_scenario
 
 pytestmark = [
     pytest.mark.stack,

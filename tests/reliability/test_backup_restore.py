@@ -17,13 +17,13 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
+from stack.client import Gateway
 from stack.common.redis import GROUP, JOB_PREFIX, STREAM
 from stack.common.settings import ServiceName
 from stack.native import launcher
 from tests.conftest import REPO
 from tests.helpers import eventually, questions, stored_job_ids, submit_many
 from tests.reliability import SYNTHETIC, steady_load
-from workshop.api import Gateway
 from workshop.backup import BackupError, Manifest, backup, restore
 
 

@@ -20,11 +20,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+from stack.client import Gateway
 from stack.common.settings import ServiceName
 from stack.native.supervisor import http_ok
 from tests.conftest import REPO
 from tests.helpers import eventually
-from workshop.api import Gateway
 
 HOOKS = textwrap.dedent(
     """

@@ -9,12 +9,12 @@ import uuid
 
 import redis
 
+from stack.client import Gateway
 from stack.common.redis import GROUP, STREAM
 from stack.common.settings import ServiceName
 from stack.native.supervisor import Supervisor, redis_ping
 from tests.helpers import eventually, stored_job_ids, submit_many
 from tests.reliability import SYNTHETIC
-from workshop.api import Gateway
 
 HOLDER = "test-holder"
 

@@ -14,8 +14,8 @@ import pytest
 import requests
 import urllib3
 
+from stack.client import Gateway, baggage_header
 from stack.common.settings import ServiceName
-from workshop.api import Gateway, baggage_header
 
 ADMIN_OPERATIONS = [
     ("GET", "/api/admin/faults"),

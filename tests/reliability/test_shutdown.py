@@ -13,11 +13,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from stack.client import baggage_header
 from stack.common.settings import ServiceName
 from stack.native.supervisor import http_ok
 from tests.helpers import eventually, kill_program, wait_program_running
 from tests.reliability import is_clean_problem, steady_load
-from workshop.api import baggage_header
 
 GRACE = 8.0  # SHUTDOWN_GRACE_SECONDS in the test stack
 

@@ -11,9 +11,9 @@ import pytest
 import requests
 
 from labs.telemetry import load_logs, load_metrics, load_spans, trace_spans
+from stack.client import Gateway
 from stack.common.settings import ServiceName
 from tests.helpers import eventually
-from workshop.api import Gateway
 
 EIGHT = {s.value for s in ServiceName if s is not ServiceName.FRONTEND}
 

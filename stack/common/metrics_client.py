@@ -8,7 +8,7 @@ DataQuerying key as ``Authorization: Bearer``; the answer is Prometheus' JSON
 
 OTLP metric names reach PromQL translated the Prometheus way (dots → underscores, the unit and
 ``_total`` appended to counters): ``system.cpu.time`` → ``system_cpu_time_seconds_total``.
-The key is masked in every message, like ``labs.dataprime_client``.
+The key is masked in every message, like ``stack.common.dataprime_client``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from labs.dataprime_client import DataPrimeError, RateLimiter, api_base_url
+from stack.common.dataprime_client import DataPrimeError, RateLimiter, api_base_url
 
 METRICS_PATH = "/metrics/api/v1/query_range"
 

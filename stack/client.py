@@ -1,15 +1,38 @@
-"""A small synchronous client for the gateway, used by the CLI, the demo, labs and tests."""
+"""The kit's client library: a small synchronous client for the gateway, used by the CLI,
+the demo, the labs, the scenarios and the tests, with the one admin-token lookup."""
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
+from stack.common.attendee import baggage_header, default_attendee
 from stack.common.settings import ServiceName
 from stack.native.config import NativeConfig
+
+__all__ = ["ApiError", "Gateway", "admin_token", "baggage_header", "default_attendee"]
+
+
+def admin_token(
+    cfg: NativeConfig | None = None, env: Mapping[str, str] | None = None
+) -> str | None:
+    """The instructor's token, for callers acting as the instructor: LAB_ADMIN_TOKEN (a lab
+    kernel the instructor configured), then ADMIN_TOKEN, then the native stack's token file.
+    None where there is none (an attendee's kernel): admin calls then answer 401."""
+    e = os.environ if env is None else env
+    for name in ("LAB_ADMIN_TOKEN", "ADMIN_TOKEN"):
+        token = e.get(name, "").strip()
+        if token:
+            return token
+    path = (cfg or NativeConfig.from_env(e)).admin_token_file
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
 
 
 class ApiError(RuntimeError):
@@ -18,16 +41,6 @@ class ApiError(RuntimeError):
         super().__init__(f"HTTP {status}: {detail}")
         self.status = status
         self.body = body
-
-
-def baggage_header(attendee: str | None = None, synthetic: bool = False, **extra: str) -> str:
-    entries = {}
-    if attendee:
-        entries["workshop.attendee"] = attendee
-    if synthetic:
-        entries["synthetic_request"] = "true"
-    entries.update(extra)
-    return ",".join(f"{k}={quote(v, safe='')}" for k, v in entries.items())
 
 
 class Gateway:
@@ -51,9 +64,7 @@ class Gateway:
     @classmethod
     def for_native(cls, cfg: NativeConfig | None = None, **kw: Any) -> Gateway:
         cfg = cfg or NativeConfig.from_env()
-        token = kw.pop("admin_token", None)
-        if token is None and cfg.admin_token_file.exists():
-            token = cfg.admin_token_file.read_text().strip()
+        token = kw.pop("admin_token", None) or admin_token(cfg)
         return cls(cfg.url(ServiceName.GATEWAY), admin_token=token, **kw)
 
     def _call(self, method: str, path: str, *, admin: bool = False, **kw: Any) -> Any:
