@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: bootstrap collector demo demo-fast test test-docker test-fast lint up down status lab bench clean
+.PHONY: bootstrap collector demo demo-fast test test-unit test-docker lint up down status lab bench clean
 
 bootstrap:            ## system packages, .venv, collector (idempotent)
 	@bash scripts/bootstrap.sh
@@ -19,11 +19,14 @@ demo-fast: bootstrap  ## the guided tour in a short form (CI)
 test: bootstrap       ## every test suite against real components
 	@bash scripts/run-tests.sh
 
+test-unit: bootstrap  ## the in-process lane: grammar, checks, registries, typing (no stack)
+	@$(VENV)/pytest -q -m "not stack" tests/unit tests/dataprime
+
 test-docker: bootstrap ## the compose deployment on a private Docker engine (tests/docker/)
 	@bash scripts/test-docker.sh
 
 lint:
-	@$(VENV)/ruff check .
+	@$(VENV)/ruff check . && $(VENV)/ruff format --check .
 
 up: bootstrap
 	@$(VENV)/workshop up

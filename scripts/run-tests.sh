@@ -7,6 +7,7 @@ export PATH="$ROOT/.venv/bin:$PATH"
 
 echo "==> ruff"
 ruff check .
+ruff format --check .
 echo "==> pytest"
 # -p no:locust: installing locust registers a pytest plugin (and gevent) we keep out.
 # tests/docker runs in its own lane (scripts/test-docker.sh: engine, stand-ins, compose).

@@ -143,9 +143,7 @@ class Gateway:
         return self._call("GET", "/api/room/events")
 
     def start_room_event(self, kind: str, **spec: Any) -> dict[str, Any]:
-        return self._call(
-            "POST", "/api/admin/room/events", admin=True, json={"kind": kind, **spec}
-        )
+        return self._call("POST", "/api/admin/room/events", admin=True, json={"kind": kind, **spec})
 
     def report_progress(self, **body: Any) -> dict[str, Any]:
         return self._call("POST", "/api/room/progress", json=body)

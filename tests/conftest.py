@@ -80,6 +80,14 @@ class StackHandle:
         return self.cfg.redis_url
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`stack` marks every test that needs the live native stack, by its fixtures (directly
+    or through another fixture), so `make test-unit` (-m "not stack") can leave them out."""
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.stack)
+
+
 @pytest.fixture(autouse=True)
 def _no_environment_leaks() -> Iterator[None]:
     """Whatever a test (or the code it runs) puts into os.environ goes when it ends: a leaked

@@ -463,7 +463,7 @@ def chain(cfg: NativeConfig, log_dir: Path) -> Iterator[dict[str, int]]:
         for port in ports:
             while True:
                 try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):  # noqa: S310
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
                         break
                 except OSError:
                     if time.monotonic() > deadline:
@@ -720,9 +720,7 @@ def run_bench(
         done()
         # The web UI's chart and waterfall endpoints, and what they cost with no page open.
         step("web UI endpoints (charts, waterfalls, idle cost)")
-        results["ui"] = bench_ui.run(
-            pids[ServiceName.GATEWAY.value], host, short=plan.short
-        )
+        results["ui"] = bench_ui.run(pids[ServiceName.GATEWAY.value], host, short=plan.short)
 
         # 2. every level: full flow, cheap endpoint
         for users in plan.levels:

@@ -71,7 +71,7 @@ PHASES = [
 def _stack_running(cfg: NativeConfig) -> bool:
     try:
         return Supervisor(cfg).running()
-    except Exception:  # noqa: BLE001 - a stale socket is "not running"
+    except Exception:
         return False
 
 
@@ -151,9 +151,7 @@ def _run_phase(
     return run.stats(), run.started_at, run.ended_at or time.time()
 
 
-def _slowest_trace(
-    cfg: NativeConfig, start: float, end: float
-) -> tuple[str, float, float] | None:
+def _slowest_trace(cfg: NativeConfig, start: float, end: float) -> tuple[str, float, float] | None:
     """Draw the slowest request's waterfall; returns (trace id, start s, end s) for links."""
     from labs.telemetry import iter_spans, signal_files, trace_spans, traces, waterfall_text
 
@@ -260,9 +258,7 @@ def demo(
     console.print("The stack is still running: `workshop status`; stop it with `workshop down`.")
 
 
-def _where_to_look(
-    cfg: NativeConfig, results: list, slow: tuple[str, float, float] | None
-) -> None:
+def _where_to_look(cfg: NativeConfig, results: list, slow: tuple[str, float, float] | None) -> None:
     """Per-attendee Coralogix links for the tour's exact window, the slowest trace, the host."""
     start = min((r[2] for r in results), default=None)
     end = max((r[3] for r in results), default=None)

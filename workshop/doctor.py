@@ -180,17 +180,17 @@ def _reachable(endpoint: str) -> str | None:
 
 def _prom_query(client: DataPrimeClient, promql: str) -> list[Any]:
     """PromQL instant query on the Metrics API, through the same key and room-wide limiter."""
-    client._acquire()  # noqa: SLF001 - one limiter for every query the kit makes
+    client._acquire()
     try:
         resp = client.http.get(
             client.base_url + "/metrics/api/v1/query",
             params={"query": promql},
-            headers={"Authorization": f"Bearer {client._key}"},  # noqa: SLF001
+            headers={"Authorization": f"Bearer {client._key}"},
             timeout=client.timeout,
         )
     except requests.RequestException as exc:
         raise DataPrimeError(
-            client._mask(f"cannot reach the Metrics API at {client.base_url}: {exc}")  # noqa: SLF001
+            client._mask(f"cannot reach the Metrics API at {client.base_url}: {exc}")
         ) from None
     if resp.status_code in (401, 403):
         raise DataPrimeError(
@@ -201,7 +201,7 @@ def _prom_query(client: DataPrimeClient, promql: str) -> list[Any]:
     if resp.status_code >= 400:
         raise DataPrimeError(
             client._mask(f"HTTP {resp.status_code} from the Metrics API: {resp.text[:200]}")
-        )  # noqa: SLF001,E501
+        )
     data = resp.json()
     if data.get("status") != "success":
         raise DataPrimeError(f"the Metrics API said: {data.get('error') or data}")

@@ -14,7 +14,7 @@ from labs.runtime.spec import LabSpec, all_specs
 GENERATED = "<!-- generated from labs/specs by `python -m labs.guides`; do not edit -->\n\n"
 
 
-def _answer_form(q) -> str:  # noqa: ANN001
+def _answer_form(q) -> str:
     if q.answer.choices:
         return "one of " + ", ".join(f"`{c}`" for c in q.answer.choices)
     return {
@@ -25,7 +25,7 @@ def _answer_form(q) -> str:  # noqa: ANN001
     }[q.answer.type] + (f" ({q.answer.unit})" if q.answer.unit else "")
 
 
-def _expected(spec: LabSpec, q) -> str:  # noqa: ANN001
+def _expected(spec: LabSpec, q) -> str:
     e = q.expected
     if e.value is not None:
         return f"`{e.value}`"
@@ -139,7 +139,7 @@ def run_a_room(labs: list[LabSpec]) -> list[str]:
         "(`POST /api/room/check`, one rate limit and a 30 s cache for the whole room).\n",
         "**During.** Per-request faults (latency, errors, CPU burn…) are scoped to the "
         "attendee who runs the lab. Faults that act on a whole process are *room events*: "
-        "attendees' labs say \"waiting for the instructor to start room event …\" until you "
+        'attendees\' labs say "waiting for the instructor to start room event …" until you '
         "start them — from the CLI, `notebooks/instructor.ipynb` or the web UI's Instructor "
         "page. `workshop room events` lists what is running. This course's room events: "
         + ("; ".join(events) or "none")

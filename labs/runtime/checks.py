@@ -275,9 +275,7 @@ def _metric_level(ctx: CheckContext, name: str, window: str) -> float | None:
                 key = (tuple(sorted(dp.attributes.items())), tuple(sorted(m.resource.items())))
                 series[key].append((dp.time_ns, float(value)))
     if not cumulative:
-        values = [
-            v for pts in series.values() for t, v in pts if w.start_ns <= t < w.end_ns
-        ]
+        values = [v for pts in series.values() for t, v in pts if w.start_ns <= t < w.end_ns]
         if not values:
             return None
         # Summed over series at each instant ≈ mean per series × series count.
@@ -416,9 +414,7 @@ def stalled_consumer(ctx: CheckContext, min_wait_ms: float = 1000.0, window: str
     w = ctx.window(window)
     consumers = [s for s in ctx.spans if s.kind == "CONSUMER"]
     consumed = {s.trace_id for s in consumers}
-    owner = Counter(
-        (s.attributes.get("messaging.destination.name"), s.service) for s in consumers
-    )
+    owner = Counter((s.attributes.get("messaging.destination.name"), s.service) for s in consumers)
     horizon = max((s.start_ns for s in ctx.spans), default=0)
 
     def stream_owner(p: Span) -> str | None:

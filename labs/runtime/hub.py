@@ -95,9 +95,18 @@ def install_chp() -> Path:
         raise RuntimeError("JupyterHub needs configurable-http-proxy: install Node.js and npm")
     CHP_CACHE.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(CHP_CACHE),
-         "configurable-http-proxy@4"],
-        check=True, capture_output=True, timeout=300,
+        [
+            "npm",
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            str(CHP_CACHE),
+            "configurable-http-proxy@4",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     chp = chp_binary()
     if chp is None:
@@ -142,5 +151,8 @@ def start(
     log = open(config.parent / "jupyterhub.log", "ab")  # noqa: SIM115 - outlives this call
     return subprocess.Popen(
         [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)],
-        cwd=config.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=config.parent,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )

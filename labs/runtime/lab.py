@@ -246,7 +246,10 @@ class Lab:
         """Tell the instructor's progress view where this attendee is (best effort: a room
         without the endpoint, or an unreachable gateway, never breaks the lab)."""
         body: dict[str, Any] = {
-            "attendee": self.attendee, "lab": self.spec.id, "step": step, "detail": detail[:200]
+            "attendee": self.attendee,
+            "lab": self.spec.id,
+            "step": step,
+            "detail": detail[:200],
         }
         if question and verdict:
             body |= {"question": question, "verdict": verdict}
@@ -670,17 +673,33 @@ class Lab:
             items.append(item)
         if info["spans"]:
             items.append(
-                {"label": f"Your spans ({self.attendee}, this lab's window)", "url": info["spans"],
-                 "query": links.attendee_query(self.attendee), "note": "", "menu": ""}
+                {
+                    "label": f"Your spans ({self.attendee}, this lab's window)",
+                    "url": info["spans"],
+                    "query": links.attendee_query(self.attendee),
+                    "note": "",
+                    "menu": "",
+                }
             )
         if info["trace"] and trace:
             items.append(
-                {"label": f"One trace: {trace[0]}", "url": info["trace"],
-                 "query": links.trace_query(trace[0]), "note": "", "menu": ""}
+                {
+                    "label": f"One trace: {trace[0]}",
+                    "url": info["trace"],
+                    "query": links.trace_query(trace[0]),
+                    "note": "",
+                    "menu": "",
+                }
             )
         if not any("host" in it for it in items):
-            items.append({"label": "Your host", "host": info["infrastructure"] or "", "note": "",
-                          "menu": links.INFRA_MENU})
+            items.append(
+                {
+                    "label": "Your host",
+                    "host": info["infrastructure"] or "",
+                    "note": "",
+                    "menu": links.INFRA_MENU,
+                }
+            )
         if info["hint"]:
             items.append({"label": "Links", "hint": info["hint"], "note": "", "menu": ""})
         if in_notebook():
@@ -882,9 +901,7 @@ class Lab:
         best: tuple[float, str] | None = None
         for name, promql in m.candidates.items():
             before = mean_of(self._metric_series(promql, base.start_ns / 1e9, base.end_ns / 1e9))
-            during = mean_of(
-                self._metric_series(promql, fault.start_ns / 1e9, fault.end_ns / 1e9)
-            )
+            during = mean_of(self._metric_series(promql, fault.start_ns / 1e9, fault.end_ns / 1e9))
             if before is None or during is None or before <= 0:
                 continue
             ratio = during / before

@@ -142,9 +142,7 @@ def lab_links(
     ``hint`` is set (and every link is None) when no team host is configured.
     """
     e = _env(env)
-    host = local_host(
-        telemetry_dir, e.get("WORKSHOP_HOST_NAME", ""), e.get("WORKSHOP_HOST_ID", "")
-    )
+    host = local_host(telemetry_dir, e.get("WORKSHOP_HOST_NAME", ""), e.get("WORKSHOP_HOST_ID", ""))
     out: dict[str, str | None] = {
         "team_host": team_host(env),
         "hint": None if team_host(env) else NO_TEAM_HINT,

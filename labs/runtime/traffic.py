@@ -220,7 +220,7 @@ async def _builtin_main(run: TrafficRun) -> None:
 def _run_builtin(run: TrafficRun) -> None:
     try:
         asyncio.run(_builtin_main(run))
-    except Exception as exc:  # noqa: BLE001 - reported to the notebook, never swallowed
+    except Exception as exc:
         run.error = f"{type(exc).__name__}: {exc}"
     finally:
         run.ended_at = time.time()
@@ -254,7 +254,7 @@ def _run_locust(run: TrafficRun, env: dict[str, str] | None) -> None:
         )
         if getattr(run.result, "exit_code", 0) not in (0, None):
             run.error = f"Locust exited with {run.result.exit_code}"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         run.error = f"{type(exc).__name__}: {exc}"
     finally:
         run.ended_at = time.time()

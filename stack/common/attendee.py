@@ -24,7 +24,7 @@ def default_attendee(env: Mapping[str, str] | None = None) -> str:
     if not name:
         try:
             name = getpass.getuser()
-        except Exception:  # noqa: BLE001 - no login name in some containers
+        except Exception:
             name = ""
     return _UNSAFE.sub("-", name)[:40] or FALLBACK
 

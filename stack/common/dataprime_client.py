@@ -411,7 +411,7 @@ class DataPrimeClient:
     def _cache_get(self, key: str) -> QueryResult | None:
         try:
             return self.cache.get(key) if self.cache else None
-        except Exception as exc:  # noqa: BLE001 - a cache outage must not fail a check
+        except Exception as exc:
             log.warning("DataPrime cache unavailable: %s", exc)
             return None
 
@@ -419,7 +419,7 @@ class DataPrimeClient:
         try:
             if self.cache:
                 self.cache.put(key, result)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("DataPrime cache unavailable: %s", exc)
 
     def _acquire(self) -> None:
@@ -428,7 +428,7 @@ class DataPrimeClient:
             try:
                 self.limiter.acquire()
                 return
-            except Exception as exc:  # noqa: BLE001 - Redis gone: fall back, say so once
+            except Exception as exc:
                 if "redis" not in type(exc).__module__:
                     raise
                 log.warning("room-wide DataPrime limiter unavailable (%s): per-process", exc)
@@ -495,7 +495,7 @@ def _connect_redis(url: str) -> Any:
         client = redis_lib.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         client.ping()
         return client
-    except Exception as exc:  # noqa: BLE001 - any failure means: no shared limiter
+    except Exception as exc:
         # the URL (and the exception text) may carry a password: name only the failure kind
         log.warning(
             "no Redis at REDIS_URL for the shared DataPrime limiter (%s): per-process limiter",

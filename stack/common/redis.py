@@ -14,7 +14,7 @@ from redis.typing import EncodableT, FieldT
 
 from stack.common.settings import Settings
 
-# Key prefixes (DESIGN.md): each role of Redis under its own prefix.
+# Key prefixes (docs/architecture.md): each role of Redis under its own prefix.
 CACHE_PREFIX = "cache:"
 SESSION_PREFIX = "session:"
 JOB_PREFIX = "job:"

@@ -128,7 +128,7 @@ class Service:
                     try:
                         await asyncio.wait_for(check(), timeout=2.0)
                         checks[check_name] = "ok"
-                    except Exception as exc:  # noqa: BLE001 - report, do not crash the probe
+                    except Exception as exc:
                         checks[check_name] = f"failed: {type(exc).__name__}"
                         failed.append(check_name)
             if failed:
@@ -186,5 +186,5 @@ class Service:
 
         try:
             return bad_release_version(self.settings.redis_url, self.name) or self.version
-        except Exception:  # noqa: BLE001 - Redis not up yet: start as the normal release
+        except Exception:
             return self.version

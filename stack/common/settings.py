@@ -1,7 +1,7 @@
 """Every environment variable the stack reads, in one place, with its documented default.
 
 Native runs and docker-compose.vm.yml read the same names; the defaults here are the native
-ones (loopback addresses, ports from DESIGN.md, data under ./data).
+ones (loopback addresses, ports in docs/architecture.md, data under ./data).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class ServiceName(StrEnum):
     FRONTEND = "frontend"
 
 
-# Offset of each service from WORKSHOP_PORT_BASE (8010 → the ports in DESIGN.md).
+# Offset of each service from WORKSHOP_PORT_BASE (8010 → the ports in docs/architecture.md).
 PORT_OFFSETS: dict[ServiceName, int] = {
     ServiceName.GATEWAY: 0,
     ServiceName.QUERY: 1,

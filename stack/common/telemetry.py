@@ -60,7 +60,7 @@ class Telemetry:
                 # Bounded: a stopping service must not hang on an unreachable collector.
                 provider.force_flush(3000)
                 provider.shutdown()
-            except Exception:  # noqa: BLE001 - shutdown must not mask the exit path
+            except Exception:
                 log.warning("telemetry provider %s failed to shut down", type(provider).__name__)
         self._providers.clear()
 

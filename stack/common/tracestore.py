@@ -172,7 +172,7 @@ class TraceStore:
         while time.monotonic() - self._touched < self.lease_seconds:
             try:
                 self.scan()
-            except Exception:  # noqa: BLE001 - a bad file must not kill the tail for good
+            except Exception:
                 log.exception("reading %s failed", self.directory)
             time.sleep(self.poll_seconds)
 

@@ -796,9 +796,9 @@ def _generic_stage(c: n.Generic) -> Stage:
         return lambda rows: [r for r in rows if needle in dataset.search_text(r)]
     if c.name == "replace" and len(p) == 4:  # replace keypath with expr
         key, f = cast(n.Path, p[1]).key, compile_expr(cast(n.Expr, p[3]))
-        return lambda rows: [{**r, key: f(r)} for r in rows if key in r] + [
-            r for r in rows if key not in r
-        ]
+        return lambda rows: (
+            [{**r, key: f(r)} for r in rows if key in r] + [r for r in rows if key not in r]
+        )
     if c.name == "move" and len(p) == 4:  # move keypath to keypath (children included)
         src, dst = cast(n.Path, p[1]).key, cast(n.Path, p[3]).key
         return lambda rows: [_moved(r, src, dst) for r in rows]

@@ -48,14 +48,16 @@ class Path:
     side: str | None = None  # `left=>` / `right=>` inside a join condition
 
     @property
-    def key(self) -> str:  # noqa: D401 - built on demand; hot paths compare scope/parts
+    def key(self) -> str:
         """Canonical storage key used by the executor's flat records.
 
         `$d.tags['region']` and `$d.tags.region` are the same key; `$d.tags['http.route']`
         keeps its brackets so it never collides with the nested path `$d.tags.http.route`.
         """
-        return "$" + self.scope + "".join(
-            ["." + p if p.isidentifier() else part_text(p) for p in self.parts]
+        return (
+            "$"
+            + self.scope
+            + "".join(["." + p if p.isidentifier() else part_text(p) for p in self.parts])
         )
 
 

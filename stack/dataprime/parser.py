@@ -66,7 +66,9 @@ COMMAND_ALIASES: dict[str, tuple[str, ...]] = {
     "stitch": (),
 }
 COMMAND_NAMES: tuple[str, ...] = tuple(
-    name for canon, aliases in COMMAND_ALIASES.items() for name in (canon, *aliases)
+    name
+    for canon, aliases in COMMAND_ALIASES.items()
+    for name in (canon, *aliases)
     if " " not in name
 )
 _CANONICAL = {alias: canon for canon, aliases in COMMAND_ALIASES.items() for alias in aliases}
@@ -137,8 +139,7 @@ def _scope_of(head: str, line: int, column: int) -> str:
     close = difflib.get_close_matches(head[1:], list(SCOPES), n=1, cutoff=0.5)
     hint = f"; did you mean `${close[0]}`?" if close else ""
     raise QueryError(
-        f"unknown keypath prefix `{head}`: use `$d` (data), `$l` (labels) or `$m` "
-        f"(metadata){hint}",
+        f"unknown keypath prefix `{head}`: use `$d` (data), `$l` (labels) or `$m` (metadata){hint}",
         line,
         column,
     )
@@ -213,8 +214,8 @@ def _part(item: object) -> tuple[object, ...]:
     return (item,)
 
 
-def _generic(name: str):  # noqa: ANN202 - returns a transformer callback
-    def build(self, *items):  # noqa: ANN001, ANN202
+def _generic(name: str):
+    def build(self, *items):
         kw = next(i for i in items if isinstance(i, Token))
         parts: list[object] = [name]
         rest = list(items)
@@ -228,7 +229,7 @@ def _generic(name: str):  # noqa: ANN202 - returns a transformer callback
     return build
 
 
-def _list_callback(fn):  # noqa: ANN001, ANN202
+def _list_callback(fn):
     """Marks a hot callback written against lark's own convention (one list of children)."""
     fn.takes_list = True
     return fn
@@ -406,7 +407,7 @@ class _ToAst:
         args = rest[0] if len(rest) == 2 else None
         recv_text, _, name = tok.value.rpartition(".")
         column = (tok.column or 1) + len(recv_text) + 1
-        recv = self._path_token(None, Token("PATH", recv_text, line=tok.line, column=tok.column))  # noqa: E501
+        recv = self._path_token(None, Token("PATH", recv_text, line=tok.line, column=tok.column))
         args, names = _split_args(args)
         names = (None, *names) if names else ()
         return n.Call(name, (recv, *args), True, n.Pos(tok.line or 1, column), names)
@@ -628,9 +629,7 @@ _LARK = Lark(
 # ------------------------------------------------------------- error mapping
 
 _KEYWORD_TERMS = {
-    t.name
-    for t in _LARK.terminals
-    if t.pattern.type == "str" and t.pattern.value.isidentifier()
+    t.name for t in _LARK.terminals if t.pattern.type == "str" and t.pattern.value.isidentifier()
 }
 _COMMAND_START = frozenset(
     _LARK.parser.parser.parser.parse_table.states[
@@ -961,7 +960,8 @@ def _misspelt_clause(text: str, offset: int, prev: str) -> QueryError | None:
     if not prev.isidentifier():
         return None
     clauses = [
-        _kw_text(k) for k in _COMMAND_CLAUSES.get(_current_command(text, offset), set())
+        _kw_text(k)
+        for k in _COMMAND_CLAUSES.get(_current_command(text, offset), set())
         if k in _KEYWORD_TERMS
     ]
     close = difflib.get_close_matches(prev.lower(), clauses, n=1, cutoff=0.75)

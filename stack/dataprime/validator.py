@@ -48,6 +48,8 @@ def static_type(e: object) -> str | None:
         ret = FUNCTIONS[e.name].returns
         return None if ret == "any" else ret
     return None
+
+
 _AGG_CONTEXT = "`groupby ... aggregate`, `aggregate` or `top ... by`"
 
 
@@ -130,15 +132,11 @@ class _Checker:
                 self.expr(a, allow_agg, inside_agg)
             return False
         if c.method and not fn.method:
-            self.error(
-                f"`{c.name}` has no method form: write `{c.name}(...)`", c.pos
-            )
+            self.error(f"`{c.name}` has no method form: write `{c.name}(...)`", c.pos)
         known = {p.name for p in fn.params} if c.names else set()
         for name in c.names:
             if name is not None and name not in known:
-                self.error(
-                    f"`{c.name}` has no parameter `{name}` (`{fn.signature()}`)", c.pos
-                )
+                self.error(f"`{c.name}` has no parameter `{name}` (`{fn.signature()}`)", c.pos)
         lo, hi = fn.min_args, fn.max_args
         got = len(c.args)
         if not lo <= got <= hi:
@@ -240,9 +238,10 @@ class _Checker:
                 for a in c.range_args:
                     if a is not None:
                         self.expr(a, allow_agg=False)
-                if c.range_kind in ("last", "timeshifted") and static_type(
-                    c.range_args[0]
-                ) not in (None, "interval"):
+                if c.range_kind in ("last", "timeshifted") and static_type(c.range_args[0]) not in (
+                    None,
+                    "interval",
+                ):
                     self.error(
                         f"`{c.range_kind}` needs an interval such as `1h`",
                         expr_pos(c.range_args[0]),
@@ -278,7 +277,6 @@ class _Checker:
                     self.expr(item.expr, allow_agg=True)
                 self.expr(c.by.expr, allow_agg=True)
 
-
     def generic(self, c: n.Generic) -> None:
         parts = list(c.parts)
         for i, part in enumerate(parts):
@@ -288,7 +286,10 @@ class _Checker:
                     self.command(sub)
             elif isinstance(part, tuple):
                 is_agg_list = c.name == "multigroupby" and prev in (
-                    "aggregate", "agg", "calculate", "calc"
+                    "aggregate",
+                    "agg",
+                    "calculate",
+                    "calc",
                 )
                 if is_agg_list:
                     self.aggs(part)
@@ -306,9 +307,7 @@ class _Checker:
                     )
             elif c.name == "join" and prev == "join" and isinstance(part, str) and part != "(":
                 if part not in JOIN_KINDS:
-                    self.error(
-                        f"unknown join kind `{part}`: use left, inner, full or cross", c.pos
-                    )
+                    self.error(f"unknown join kind `{part}`: use left, inner, full or cross", c.pos)
             elif isinstance(part, n.Cast | n.Path):
                 if isinstance(part, n.Cast):
                     self.expr(part, allow_agg=False)

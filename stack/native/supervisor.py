@@ -197,7 +197,7 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: flo
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001 - not up yet
+        except Exception:
             pass
         time.sleep(interval)
     raise LaunchError(f"{what} did not become ready within {timeout:.0f} s; see data/logs/")
@@ -205,7 +205,7 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: flo
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return 200 <= resp.status < 300
     except (urllib.error.URLError, OSError):
         return False

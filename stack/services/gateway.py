@@ -441,8 +441,13 @@ async def start_room_event(body: room_mod.RoomEventIn) -> dict[str, Any]:
     return room_mod.room_event(fault)
 
 
-@app.post("/api/room/progress", status_code=201, tags=["room"], responses=R,
-          summary="A lab reports its step or a check verdict")
+@app.post(
+    "/api/room/progress",
+    status_code=201,
+    tags=["room"],
+    responses=R,
+    summary="A lab reports its step or a check verdict",
+)
 async def report_progress(body: room_mod.ProgressIn) -> dict[str, Any]:
     attendee, _ = identity()
     if attendee and attendee != body.attendee:
@@ -454,20 +459,34 @@ async def report_progress(body: room_mod.ProgressIn) -> dict[str, Any]:
     return await room_mod.record_progress(redis, body)
 
 
-@app.get("/api/admin/room/progress", tags=["room"], responses=R, dependencies=[Admin],
-         summary="Every attendee's lab step and check verdicts")
+@app.get(
+    "/api/admin/room/progress",
+    tags=["room"],
+    responses=R,
+    dependencies=[Admin],
+    summary="Every attendee's lab step and check verdicts",
+)
 async def room_progress() -> list[dict[str, Any]]:
     return await room_mod.room_progress(redis)
 
 
-@app.delete("/api/admin/room/progress", tags=["room"], responses=R, dependencies=[Admin],
-            summary="Forget the room's progress (next cohort)")
+@app.delete(
+    "/api/admin/room/progress",
+    tags=["room"],
+    responses=R,
+    dependencies=[Admin],
+    summary="Forget the room's progress (next cohort)",
+)
 async def clear_room_progress() -> dict[str, Any]:
     return {"removed": await room_mod.clear_progress(redis)}
 
 
-@app.post("/api/room/check", tags=["room"], responses=R,
-          summary="Run one online check with the room's Coralogix key (rate-limited, cached)")
+@app.post(
+    "/api/room/check",
+    tags=["room"],
+    responses=R,
+    summary="Run one online check with the room's Coralogix key (rate-limited, cached)",
+)
 async def room_check(body: room_mod.CheckIn) -> dict[str, Any]:
     attendee, _ = identity()
     if (why := room_mod.check_scope_error(body, attendee)) is not None:

@@ -36,8 +36,14 @@ async def execute_query(body: ExecuteRequest) -> dict[str, Any]:
         # Valid DataPrime the local engine does not run: an answer of its own kind, not an
         # error (the worker stores it as done; the UI shows it as a note).
         trace.get_current_span().set_attribute("dataprime.not_executed", exc.construct)
-        return {**exc.to_dict(), "columns": [], "rows": [], "rows_scanned": 0,
-                "rows_matched": 0, "elapsed_ms": 0.0}
+        return {
+            **exc.to_dict(),
+            "columns": [],
+            "rows": [],
+            "rows_scanned": 0,
+            "rows_matched": 0,
+            "elapsed_ms": 0.0,
+        }
     except QueryError as exc:
         raise Problem(422, str(exc), slug="query-error", service=service.name.value) from exc
     span = trace.get_current_span()

@@ -35,7 +35,7 @@ jobs_enqueued = _meter.create_counter("workshop.jobs.enqueued", description="Job
 _last_stats: dict[str, int] = {"length": 0, "pending": 0, "dead": 0, "lag": 0}
 
 
-def _observe(name: str):  # noqa: ANN202 - OTel callback factory
+def _observe(name: str):
     def callback(_options: object) -> list[Observation]:
         return [Observation(_last_stats[name], {"messaging.destination.name": STREAM})]
 
@@ -78,7 +78,7 @@ async def _refresh_stats() -> None:
         try:
             with untraced():
                 _last_stats.update(await stream_stats(redis))
-        except Exception:  # noqa: BLE001 - Redis restarting; keep the last figures
+        except Exception:
             pass
         await asyncio.sleep(5)
 

@@ -32,8 +32,14 @@ def validate_query(body: ValidateRequest) -> dict[str, Any]:
             422,
             f"query: {refused.message}",
             service=service.name.value,
-            errors=[{"field": "query", "reason": refused.message, "line": refused.line,
-                     "column": refused.column}],
+            errors=[
+                {
+                    "field": "query",
+                    "reason": refused.message,
+                    "line": refused.line,
+                    "column": refused.column,
+                }
+            ],
             slug="query-refused",
         )
     return validate(body.query).to_dict()

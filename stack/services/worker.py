@@ -117,7 +117,7 @@ async def _consume() -> None:
                     count=min(free, settings.worker_batch),
                     block=None if backlog else 1000,
                 )
-        except Exception as exc:  # noqa: BLE001 - Redis restarting: wait and retry
+        except Exception as exc:
             if "NOGROUP" in str(exc):
                 with untraced():
                     await ensure_group(redis)
@@ -166,7 +166,7 @@ async def _reclaim() -> None:
                 pending = await redis.xpending_range(
                     STREAM, GROUP, min=claimed[0][0], max=claimed[-1][0], count=len(claimed) + 50
                 )
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("reclaim failed", extra={"fields": {"error": str(exc)[:200]}})
             continue
         deliveries = {p["message_id"]: int(p["times_delivered"]) for p in pending}
@@ -232,7 +232,7 @@ async def _run(
             await redis.xack(STREAM, GROUP, message_id)
             record_error(span, str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - every other failure is retried
+        except Exception as exc:
             reason = str(exc)[:300] or type(exc).__name__
             jobs_failed.add(1)
             _counts["failed_attempts"] += 1

@@ -10,7 +10,7 @@ from stack.common.settings import ServiceName
 
 
 @pytest.fixture(scope="module")
-def base_url(stack) -> str:  # noqa: ANN001
+def base_url(stack) -> str:
     if stack.nginx:
         return f"https://127.0.0.1:{stack.cfg.nginx_https_port}"
     return stack.url(ServiceName.FRONTEND)

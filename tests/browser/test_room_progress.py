@@ -10,7 +10,7 @@ from tests.browser.test_ui import Page
 pytestmark = [pytest.mark.browser, pytest.mark.stack]
 
 
-def test_room_progress_updates_while_a_lab_runs(browser, base_url, stack, tmp_path) -> None:  # noqa: ANN001, F811
+def test_room_progress_updates_while_a_lab_runs(browser, base_url, stack, tmp_path) -> None:
     p = Page(browser, base_url)
     pg = p.page
     p.goto("instructor")

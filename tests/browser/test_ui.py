@@ -39,7 +39,7 @@ class Page:
 
     def __init__(
         self, browser, base_url: str, width: int = 1280, height: int = 900, name: str | None = None
-    ) -> None:  # noqa: ANN001
+    ) -> None:
         self.ctx = browser.new_context(
             viewport={"width": width, "height": height}, ignore_https_errors=True
         )
@@ -56,11 +56,11 @@ class Page:
                 f"localStorage.setItem('workshop.attendee', {json.dumps(name)})"
             )
 
-    def _console(self, msg) -> None:  # noqa: ANN001
+    def _console(self, msg) -> None:
         if msg.type == "error" and "Failed to load resource" not in msg.text:
             self.problems.append(msg.text)
 
-    def _dialog(self, dialog) -> None:  # noqa: ANN001
+    def _dialog(self, dialog) -> None:
         self.dialogs.append(f"{dialog.type}: {dialog.message}")
         dialog.dismiss()
 
@@ -88,7 +88,7 @@ def ask(p: Page, question: str) -> str:
     return pg.text_content("#job-meta").split()[1]
 
 
-def test_ask_shows_query_result_and_rating_lands_in_history(browser, base_url) -> None:  # noqa: ANN001
+def test_ask_shows_query_result_and_rating_lands_in_history(browser, base_url) -> None:
     p = Page(browser, base_url, name="ada")
     pg = p.page
     job_id = ask(p, QUESTION)
@@ -120,7 +120,7 @@ def test_ask_shows_query_result_and_rating_lands_in_history(browser, base_url) -
 def test_instructor_injects_latency_fault_sees_countdown_and_clears_it(
     browser,
     base_url,
-    stack,  # noqa: ANN001
+    stack,
 ) -> None:
     p = Page(browser, base_url, name="instructor")
     pg = p.page
@@ -185,7 +185,7 @@ def test_instructor_injects_latency_fault_sees_countdown_and_clears_it(
     assert fault_id not in {f["id"] for f in active}
 
 
-def test_attendee_name_reaches_the_trace(browser, base_url, stack) -> None:  # noqa: ANN001
+def test_attendee_name_reaches_the_trace(browser, base_url, stack) -> None:
     name = f"Ada Lovelace {secrets.token_hex(2)}"
     p = Page(browser, base_url)
     pg = p.page
@@ -249,7 +249,7 @@ def _services_with_attendee(directory: Path, name: str) -> set[str]:
     return found
 
 
-def test_ui_escapes_html(browser, base_url) -> None:  # noqa: ANN001
+def test_ui_escapes_html(browser, base_url) -> None:
     payload = "<img src=x onerror=alert(1)>"
     p = Page(browser, base_url, name="<b id=injected>x</b>")
     pg = p.page
@@ -269,7 +269,7 @@ def test_ui_escapes_html(browser, base_url) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("route", ["ask", "history", "status", "instructor"])
-def test_mobile_375px_has_no_horizontal_overflow(browser, base_url, stack, route) -> None:  # noqa: ANN001
+def test_mobile_375px_has_no_horizontal_overflow(browser, base_url, stack, route) -> None:
     p = Page(browser, base_url, width=375, height=800, name="mo")
     pg = p.page
     p.goto(route)
@@ -295,7 +295,7 @@ def test_mobile_375px_has_no_horizontal_overflow(browser, base_url, stack, route
     p.close()
 
 
-def test_frontend_port_serves_ui_and_forwards_api(stack) -> None:  # noqa: ANN001
+def test_frontend_port_serves_ui_and_forwards_api(stack) -> None:
     """Without nginx, http://127.0.0.1:<frontend> still works: UI plus an /api pass-through."""
     base = stack.url(ServiceName.FRONTEND)
     ui = requests.get(base + "/", timeout=5)
@@ -324,7 +324,7 @@ def test_frontend_port_serves_ui_and_forwards_api(stack) -> None:  # noqa: ANN00
         assert page["total"] >= 1
 
 
-def test_error_names_the_failing_service(browser, base_url, stack) -> None:  # noqa: ANN001
+def test_error_names_the_failing_service(browser, base_url, stack) -> None:
     """A fault scoped to this attendee only: the Ask page names the service that failed."""
     name = f"err-{secrets.token_hex(3)}"
     admin = {"authorization": f"Bearer {stack.admin_token}"}

@@ -77,7 +77,7 @@ def sink(mode: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Sink 
 
 
 @pytest.fixture(scope="module")
-def stack(stack, mode: str, sink: _Sink | None):  # noqa: ANN001, ANN201
+def stack(stack, mode: str, sink: _Sink | None):
     """Offline: the session's stack. Online: a second stack whose collector runs the
     production pipeline (no offline overlay) into the sink."""
     if mode == "offline" or sink is None:
@@ -118,16 +118,16 @@ def _sink_has_trace(sink: _Sink, trace_id: str) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def _needs_collector(stack) -> None:  # noqa: ANN001
+def _needs_collector(stack) -> None:
     if not stack.collector:
         pytest.skip("collector not built: no spans to chart (`make collector`)")
 
 
-def _admin(stack) -> dict[str, str]:  # noqa: ANN001
+def _admin(stack) -> dict[str, str]:
     return {"authorization": f"Bearer {stack.admin_token}"}
 
 
-def _fault(stack, name: str, kind: str, target: str, params: dict) -> str:  # noqa: ANN001
+def _fault(stack, name: str, kind: str, target: str, params: dict) -> str:
     r = requests.post(
         stack.url(ServiceName.GATEWAY) + "/api/admin/faults",
         json={
@@ -146,7 +146,7 @@ def _fault(stack, name: str, kind: str, target: str, params: dict) -> str:  # no
     return r.json()["id"]
 
 
-def _clear(stack, fault_id: str) -> None:  # noqa: ANN001
+def _clear(stack, fault_id: str) -> None:
     requests.delete(
         f"{stack.url(ServiceName.GATEWAY)}/api/admin/faults/{fault_id}",
         headers=_admin(stack),
@@ -155,7 +155,7 @@ def _clear(stack, fault_id: str) -> None:  # noqa: ANN001
 
 
 @pytest.fixture()
-def traffic(stack) -> Iterator[str]:  # noqa: ANN001
+def traffic(stack) -> Iterator[str]:
     """An attendee asking ~4 questions/s in the background for the whole test."""
     name = f"red-{secrets.token_hex(3)}"
     stop = threading.Event()
@@ -186,12 +186,12 @@ def _shot(name: str, mode: str) -> str:
     return name if mode == "offline" else f"{name}-online"
 
 
-def _p95(pg, service: str) -> float | None:  # noqa: ANN001
+def _p95(pg, service: str) -> float | None:
     raw = pg.get_attribute(f"#red-grid .red-tile[data-service='{service}']", "data-p95")
     return float(raw) if raw else None
 
 
-def _wait_p95(pg, service: str, ok, timeout: float, what: str) -> float:  # noqa: ANN001
+def _wait_p95(pg, service: str, ok, timeout: float, what: str) -> float:
     deadline = time.monotonic() + timeout
     seen: list[float | None] = []
     while time.monotonic() < deadline:
@@ -208,7 +208,7 @@ def test_latency_fault_raises_the_p95_chart_marks_it_and_clears(
     base_url,
     stack,
     traffic,
-    mode,  # noqa: ANN001
+    mode,
 ) -> None:
     name = traffic
     target = "validation-service"
@@ -249,7 +249,7 @@ def test_latency_fault_raises_the_p95_chart_marks_it_and_clears(
     assert baseline < 100 < raised and mine > 250 and back < raised
 
 
-def test_status_charts_at_375px(browser, base_url, traffic, mode) -> None:  # noqa: ANN001
+def test_status_charts_at_375px(browser, base_url, traffic, mode) -> None:
     p = Page(browser, base_url, width=375, height=800, name=traffic)
     pg = p.page
     p.goto("status")
@@ -275,7 +275,7 @@ def test_waterfall_of_a_fresh_question_shows_eight_services_and_the_fault(
     base_url,
     stack,
     mode,
-    sink,  # noqa: ANN001
+    sink,
 ) -> None:
     name = f"wf-{secrets.token_hex(3)}"
     fault_id = _fault(stack, name, "latency", "processing-service", {"ms": 60})
@@ -344,7 +344,7 @@ def test_waterfall_of_a_fresh_question_shows_eight_services_and_the_fault(
         _clear(stack, fault_id)
 
 
-def test_unknown_and_malformed_trace_ids_through_the_live_gateway(stack) -> None:  # noqa: ANN001
+def test_unknown_and_malformed_trace_ids_through_the_live_gateway(stack) -> None:
     """404 with a clear message for an unknown id, 422 naming the field for a malformed one."""
     gw = stack.url(ServiceName.GATEWAY)
     assert requests.get(f"{gw}/api/traces/{'ab' * 16}", timeout=5).status_code == 404
@@ -355,7 +355,7 @@ def test_unknown_and_malformed_trace_ids_through_the_live_gateway(stack) -> None
 def test_online_the_trace_card_links_to_the_same_trace_in_coralogix(
     browser,
     base_url,
-    mode,  # noqa: ANN001
+    mode,
 ) -> None:
     """Online, /api/config names the team; the card links to this trace in Coralogix Explore.
     (On the offline stack, /api/config is answered as an online gateway answers it.)"""

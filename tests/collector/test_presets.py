@@ -51,7 +51,7 @@ def _keep_keys(statements: list[str]) -> set[str]:
     return set()
 
 
-def diff(config: dict[str, Any], facts: dict[str, Any]) -> list[str]:  # noqa: C901
+def diff(config: dict[str, Any], facts: dict[str, Any]) -> list[str]:
     """Every preset fact the config does not satisfy, as a readable line."""
     problems: list[str] = []
     conns = config.get("connectors") or {}

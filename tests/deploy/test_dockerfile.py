@@ -117,10 +117,13 @@ def test_runtime_has_no_compilers_and_copies_only_the_venv_and_code(stages: dict
 
 
 def test_lab_target_sources(stages: dict) -> None:
+    """The lab image adds the lab packages on top of the runtime's stack/ and scenarios/ (which
+    therefore may not import them: tests/unit/test_layers.py), and every source exists."""
     copies = [c for c in stages["lab"].instructions("COPY") if not c.startswith("--from")]
-    missing = [c.split()[0] for c in copies if not (REPO / c.split()[0]).exists()]
-    if missing:
-        pytest.skip(f"lab target copies {missing}, not in the tree yet (the lab build needs them)")
+    sources = {c.split()[0] for c in copies}
+    assert sources == {"labs", "notebooks", "workshop"}, sources
+    missing = [s for s in sources if not (REPO / s).exists()]
+    assert not missing, f"the lab target copies {missing}, which are not in the tree"
 
 
 def test_non_root_workdir_entrypoint_env(stages: dict) -> None:

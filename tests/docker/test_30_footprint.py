@@ -92,7 +92,8 @@ def test_footprint_under_25_users(stack: ComposeStack, tmp_path: Path) -> None:
     rows = [f"| {s} | {report['peak_mib'][s]} | {report['limit_mib'].get(s)} |"
             for s in report["peak_mib"]]  # fmt: skip
     (reports / "docker-footprint.md").write_text(
-        "| container | peak MiB | limit MiB |\n|---|---|---|\n" + "\n".join(rows)
+        "| container | peak MiB | limit MiB |\n|---|---|---|\n"
+        + "\n".join(rows)
         + f"\n| **sum** | **{report['sum_peak_mib']}** | |\n"
     )
     print(json.dumps(report, indent=2))

@@ -40,9 +40,7 @@ def _exec(stack: ComposeStack, *cmd: str, timeout: float = 60) -> str:
 
 
 def test_no_secrets_in_the_attendees_environment(lab: ComposeStack) -> None:
-    env = dict(
-        line.split("=", 1) for line in _exec(lab, "env").splitlines() if "=" in line
-    )
+    env = dict(line.split("=", 1) for line in _exec(lab, "env").splitlines() if "=" in line)
     for name in ("ADMIN_TOKEN", "LAB_ADMIN_TOKEN", "CX_PRIVATE_KEY", "CX_API_KEY"):
         assert name not in env, name
     assert lab.admin_token not in json.dumps(env)
@@ -52,9 +50,12 @@ def test_terminals_are_off(lab: ComposeStack) -> None:
     with lab.https() as client:
         r = client.get("/lab/api/terminals", headers={"Authorization": f"token {JUPYTER_TOKEN}"})
         # The REST API answers (the token works) but the terminals handler is not installed.
-        assert client.get(
-            "/lab/api/status", headers={"Authorization": f"token {JUPYTER_TOKEN}"}
-        ).status_code == 200
+        assert (
+            client.get(
+                "/lab/api/status", headers={"Authorization": f"token {JUPYTER_TOKEN}"}
+            ).status_code
+            == 200
+        )
     assert r.status_code == 404, r.status_code
 
 
@@ -112,9 +113,7 @@ def test_notebook_runs_in_the_jupyter_container(lab: ComposeStack, spec: LabSpec
     cmd = ["papermill", f"/app/notebooks/{spec.name}.ipynb", out, "--cwd", "/app/notebooks",
            "-k", "python3", "--no-progress-bar", "--execution-timeout", "240", *args]  # fmt: skip
     with ThreadPoolExecutor(1) as pool:
-        run = pool.submit(
-            docker, "exec", lab.container("jupyter"), *cmd, timeout=400, check=False
-        )
+        run = pool.submit(docker, "exec", lab.container("jupyter"), *cmd, timeout=400, check=False)
         try:
             if room:
                 # As an instructor does: the room's progress view says the attendee's lab is

@@ -112,7 +112,7 @@ def compile_expr(expr: str) -> Callable[[Row], Any]:
             "__builtins__": {},
         }
         try:
-            return eval(code, env, _Scope(row))  # noqa: S307 - test double over test data
+            return eval(code, env, _Scope(row))
         except TypeError:
             return None  # comparing null with a number: DataPrime yields null (falsy)
 
@@ -302,14 +302,14 @@ def _handler(fake: FakeCoralogix) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if not self._auth():
                 return
             body = json.loads(self.rfile.read(int(self.headers["content-length"])))
             fake.queries.append(body["query"])
             try:
                 rows = fake.dataprime(body)
-            except Exception as exc:  # noqa: BLE001 - errors come inside a 200, as documented
+            except Exception as exc:
                 text = json.dumps({"error": {"message": str(exc)}}) + "\n"
                 self._send(200, "application/x-ndjson", text.encode())
                 return
@@ -326,7 +326,7 @@ def _handler(fake: FakeCoralogix) -> type[BaseHTTPRequestHandler]:
             text = "\n".join(json.dumps(x) for x in lines) + "\n"
             self._send(200, "application/x-ndjson", text.encode())
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if not self._auth():
                 return
             url = urlparse(self.path)

@@ -190,7 +190,11 @@ def _queue_world(stalled: bool):
                               "queue-worker", c, c + 1000, 0.001, "UNSET", dict(dest)))  # fmt: skip
     spans.append(Span("f" * 32, "f" * 16, "", "GET /health", "SERVER", "api-gateway",
                       26 * s, 26 * s + 1, 0.0, "UNSET"))  # fmt: skip
-    windows = {"all": Window(0, 30 * s), "baseline": Window(0, 10 * s), "fault": Window(10 * s, 20 * s)}  # noqa: E501
+    windows = {
+        "all": Window(0, 30 * s),
+        "baseline": Window(0, 10 * s),
+        "fault": Window(10 * s, 20 * s),
+    }
     return CheckContext(spans=spans, metrics=[], windows=windows)
 
 

@@ -28,7 +28,7 @@ class Fake:
 
 def _handler(fake: Fake):
     class H(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["content-length"])))
             fake.requests.append(
                 {"path": self.path, "auth": self.headers.get("authorization"), "body": body}

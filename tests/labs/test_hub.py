@@ -78,7 +78,7 @@ def room_hub(stack, tmp_path, monkeypatch):
     proc.terminate()
     try:
         proc.wait(30)
-    except Exception:  # noqa: BLE001
+    except Exception:
         proc.kill()
     for p in psutil.process_iter(["environ"]):  # single-user servers left behind
         try:

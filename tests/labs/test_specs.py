@@ -127,9 +127,7 @@ def answer_leaks(question) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize(
-    "spec", all_specs(), ids=lambda s: s.name
-)
+@pytest.mark.parametrize("spec", all_specs(), ids=lambda s: s.name)
 def test_no_online_check_contains_its_answer_and_all_filter_on_the_attendee(spec):
     for q in spec.questions:
         assert not answer_leaks(q), f"{spec.id}/{q.id}: {answer_leaks(q)}"

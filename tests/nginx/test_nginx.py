@@ -41,18 +41,18 @@ def _require_nginx() -> None:
 
 
 @pytest.fixture(scope="module")
-def edge(stack):  # noqa: ANN001, ANN201 - the session's StackHandle
+def edge(stack):
     _require_nginx()
     if not stack.nginx:
         pytest.fail("nginx is installed but the stack fixture did not start it")
     return stack
 
 
-def _https(edge) -> str:  # noqa: ANN001
+def _https(edge) -> str:
     return f"https://127.0.0.1:{edge.cfg.nginx_https_port}"
 
 
-def _raw_get(edge, path: str, method: str = "GET", headers: dict | None = None):  # noqa: ANN001
+def _raw_get(edge, path: str, method: str = "GET", headers: dict | None = None):
     """One request over TLS with the stdlib client, so repeated header lines stay visible."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
@@ -70,7 +70,7 @@ def _raw_get(edge, path: str, method: str = "GET", headers: dict | None = None):
 
 
 @pytest.mark.parametrize("path", ["/", "/api/health", "/api/admin/faults", "/app.js"])
-def test_security_headers_exactly_once(edge, path: str) -> None:  # noqa: ANN001
+def test_security_headers_exactly_once(edge, path: str) -> None:
     _status, msg, _ = _raw_get(edge, path)
     for name in SECURITY_HEADERS:
         values = msg.get_all(name) or []
@@ -84,7 +84,7 @@ def test_security_headers_exactly_once(edge, path: str) -> None:  # noqa: ANN001
     assert msg["server"] == "nginx", "server_tokens off: no version"
 
 
-def test_no_cors_headers_anywhere(edge) -> None:  # noqa: ANN001
+def test_no_cors_headers_anywhere(edge) -> None:
     origin = {"Origin": "https://evil.example"}
     for method, path in [("GET", "/"), ("GET", "/api/health"), ("OPTIONS", "/api/queries")]:
         _status, msg, _ = _raw_get(edge, path, method, headers=origin)
@@ -95,7 +95,7 @@ def test_no_cors_headers_anywhere(edge) -> None:  # noqa: ANN001
         )
 
 
-def test_http_redirects_to_https(edge) -> None:  # noqa: ANN001
+def test_http_redirects_to_https(edge) -> None:
     url = f"http://127.0.0.1:{edge.cfg.nginx_http_port}/api/health?x=1"
     resp = requests.get(url, allow_redirects=False, timeout=5)
     assert resp.status_code == 301
@@ -104,7 +104,7 @@ def test_http_redirects_to_https(edge) -> None:  # noqa: ANN001
     )
 
 
-def test_ui_and_api_through_tls(edge) -> None:  # noqa: ANN001
+def test_ui_and_api_through_tls(edge) -> None:
     ui = requests.get(_https(edge) + "/", verify=False, timeout=5)
     assert ui.status_code == 200 and "DataPrime" in ui.text
     assert "<script>" not in ui.text, "no inline scripts (CSP)"
@@ -112,14 +112,14 @@ def test_ui_and_api_through_tls(edge) -> None:  # noqa: ANN001
     assert health.status_code == 200 and health.json()["status"] in ("ok", "degraded")
 
 
-def test_admin_without_token_is_401_through_the_proxy(edge) -> None:  # noqa: ANN001
+def test_admin_without_token_is_401_through_the_proxy(edge) -> None:
     resp = requests.get(_https(edge) + "/api/admin/faults", verify=False, timeout=5)
     assert resp.status_code == 401
     assert resp.headers["content-type"].startswith("application/problem+json")
     assert resp.json()["status"] == 401
 
 
-def test_body_over_16k_is_413(edge) -> None:  # noqa: ANN001
+def test_body_over_16k_is_413(edge) -> None:
     resp = requests.post(
         _https(edge) + "/api/queries",
         data=b"{" + b" " * 20_000 + b"}",
@@ -131,7 +131,7 @@ def test_body_over_16k_is_413(edge) -> None:  # noqa: ANN001
     assert resp.json()["status"] == 413
 
 
-def test_baggage_and_traceparent_pass_through(edge) -> None:  # noqa: ANN001
+def test_baggage_and_traceparent_pass_through(edge) -> None:
     attendee = f"edge-{secrets.token_hex(3)}"
     trace_id = secrets.token_hex(16)
     headers = {
@@ -175,7 +175,7 @@ def test_baggage_and_traceparent_pass_through(edge) -> None:  # noqa: ANN001
         assert row[0] == trace_id
 
 
-def test_api_rate_limit_answers_429_past_the_burst(edge) -> None:  # noqa: ANN001
+def test_api_rate_limit_answers_429_past_the_burst(edge) -> None:
     statuses = []
     with requests.Session() as s:
         s.trust_env = False  # REQUESTS_CA_BUNDLE would override verify=False
@@ -194,7 +194,7 @@ def test_api_rate_limit_answers_429_past_the_burst(edge) -> None:  # noqa: ANN00
     time.sleep(2.5)  # let the bucket refill for the tests that follow
 
 
-def test_native_config_passes_nginx_t(edge) -> None:  # noqa: ANN001
+def test_native_config_passes_nginx_t(edge) -> None:
     conf = edge.cfg.run_dir / "nginx.conf"
     assert conf.exists()
     result = native_nginx.test_conf(conf)

@@ -37,7 +37,7 @@ def dead_letters(redis_url: str) -> dict[str, str]:
         client.close()
 
 
-def integrity(cfg) -> str:  # noqa: ANN001
+def integrity(cfg) -> str:
     conn = sqlite3.connect(f"file:{cfg.data_dir / 'feedback.db'}?mode=ro", uri=True, timeout=10)
     try:
         return conn.execute("PRAGMA integrity_check").fetchone()[0]
@@ -45,7 +45,7 @@ def integrity(cfg) -> str:  # noqa: ANN001
         conn.close()
 
 
-def chaos(cfg, log: list[str]) -> None:  # noqa: ANN001
+def chaos(cfg, log: list[str]) -> None:
     t0 = time.monotonic()
 
     def at(second: float) -> None:
@@ -68,7 +68,7 @@ def chaos(cfg, log: list[str]) -> None:  # noqa: ANN001
     kill(ServiceName.WORKER.value)
 
 
-async def run(stack, log: list[str]):  # noqa: ANN001, ANN201
+async def run(stack, log: list[str]):
     load = steady_load(
         stack.url(ServiceName.GATEWAY), rate=RATE, duration=DURATION, timeout=15, tag="chaos"
     )

@@ -59,7 +59,7 @@ def test_body_cap_boundary_and_chunked_bodies_on_the_gateway(stack) -> None:
     _problem(storage, 413)
 
 
-def test_question_and_comment_length_boundaries(stack, gateway) -> None:  # noqa: ANN001
+def test_question_and_comment_length_boundaries(stack, gateway) -> None:
     url = f"{stack.url(ServiceName.GATEWAY)}/api/queries"
     tag = uuid.uuid4().hex[:8]
     ok_question = f"errors from checkout {tag} ".ljust(MAX_QUESTION, "x")
@@ -95,7 +95,7 @@ def test_question_and_comment_length_boundaries(stack, gateway) -> None:  # noqa
         ({"attendee": "a" * 101}, 422),
     ],
 )
-def test_history_page_size_and_depth_boundaries(stack, params, status) -> None:  # noqa: ANN001
+def test_history_page_size_and_depth_boundaries(stack, params, status) -> None:
     resp = requests.get(f"{stack.url(ServiceName.GATEWAY)}/api/history", params=params, timeout=10)
     if status == 200:
         assert resp.status_code == 200, resp.text
@@ -103,7 +103,7 @@ def test_history_page_size_and_depth_boundaries(stack, params, status) -> None: 
         _problem(resp, status)
 
 
-def test_nginx_caps_chunked_bodies_too(stack) -> None:  # noqa: ANN001
+def test_nginx_caps_chunked_bodies_too(stack) -> None:
     if not stack.nginx:
         pytest.skip("the stack runs without nginx (not installed)")
     import urllib3

@@ -28,7 +28,7 @@ ADMIN_OPERATIONS = [
 FAULT = {"kind": "latency", "target": "query-service", "params": {"ms": 1}, "ttl_seconds": 5}
 
 
-def _bases(stack) -> list[tuple[str, str, bool]]:  # noqa: ANN001
+def _bases(stack) -> list[tuple[str, str, bool]]:
     bases = [("direct", stack.url(ServiceName.GATEWAY), True)]
     if stack.nginx:
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -36,7 +36,7 @@ def _bases(stack) -> list[tuple[str, str, bool]]:  # noqa: ANN001
     return bases
 
 
-def _request(via: str, method: str, url: str, **kw) -> requests.Response:  # noqa: ANN003
+def _request(via: str, method: str, url: str, **kw) -> requests.Response:
     """nginx rate-limits /api/admin (2 r/s, burst 10): through it, wait out a 429."""
     for _ in range(20):
         resp = requests.request(method, url, timeout=10, **kw)
@@ -47,7 +47,7 @@ def _request(via: str, method: str, url: str, **kw) -> requests.Response:  # noq
 
 
 @pytest.mark.parametrize(("method", "path"), ADMIN_OPERATIONS)
-def test_admin_operations_refuse_missing_and_wrong_tokens(stack, method, path) -> None:  # noqa: ANN001
+def test_admin_operations_refuse_missing_and_wrong_tokens(stack, method, path) -> None:
     wrong = f"Bearer {uuid.uuid4().hex}"
     for via, base, verify in _bases(stack):
         for headers, status in (({}, 401), ({"authorization": wrong}, 403)):

@@ -69,12 +69,12 @@ async def _marked_requests(base: str, attendee: str, n: int) -> list[int]:
 
 
 @pytest.mark.parametrize("target", [ServiceName.QUERY, ServiceName.GATEWAY])
-def test_sigterm_under_load_drains_exits_in_grace_and_flushes(stack, target) -> None:  # noqa: ANN001
+def test_sigterm_under_load_drains_exits_in_grace_and_flushes(stack, target) -> None:
     base = stack.url(ServiceName.GATEWAY)
     attendee = f"shutdown-{uuid.uuid4().hex[:8]}"
     timing: dict[str, float] = {}
 
-    async def scenario():  # noqa: ANN202
+    async def scenario():
         load = asyncio.create_task(
             steady_load(base, rate=30, duration=10, timeout=15, tag=f"sigterm {target.value}")
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import statistics
 from collections import Counter
 from pathlib import Path
 
@@ -85,14 +85,14 @@ def test_preview_cuts_rows_but_not_matched() -> None:
 
 
 def test_percentile_matches_direct_computation() -> None:
-    durations = sorted(r["$m.duration"] for r in ds.spans() if r["$l.serviceName"] == "payment")
-    pos = (len(durations) - 1) * 0.95
-    lo = math.floor(pos)
-    expected = durations[lo] + (durations[lo + 1] - durations[lo]) * (pos - lo)
+    """An independent oracle: the standard library's inclusive (linear) quantile."""
+    durations = [r["$m.duration"] for r in ds.spans() if r["$l.serviceName"] == "payment"]
+    expected = statistics.quantiles(durations, n=100, method="inclusive")[94]
     for q in ("percentile(0.95, $m.duration)", "percentile($m.duration, 0.95)"):
         r = execute(f"source spans | filter $l.serviceName == 'payment' | aggregate {q} as p")
         assert r.rows[0]["p"] == pytest.approx(expected)
     assert percentile([1, 2, 3, 4], 0.5) == 2.5
+    assert percentile([10, 20, 30, 40, 50], 0.95) == pytest.approx(48.0)
 
 
 def test_aggregations() -> None:

@@ -1,4 +1,5 @@
-"""OTEL_SDK_DISABLED turns telemetry off cleanly; resource attributes follow DESIGN.md."""
+"""OTEL_SDK_DISABLED turns telemetry off cleanly; resource attributes follow the conventions
+in docs/architecture.md."""
 
 from __future__ import annotations
 

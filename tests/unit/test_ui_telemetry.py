@@ -71,7 +71,7 @@ def test_quantile_is_within_one_bucket_of_the_exact_p95() -> None:
     assert abs(quantile(hist, len(values), 0.95) - exact) / exact < 0.1
 
 
-def test_red_series_show_a_slow_service_and_its_errors(env) -> None:  # noqa: ANN001
+def test_red_series_show_a_slow_service_and_its_errors(env) -> None:
     client, _store, d, _ = env
     rng = random.Random(2)
     now = time.time()
@@ -120,7 +120,7 @@ def test_red_series_show_a_slow_service_and_its_errors(env) -> None:  # noqa: AN
     assert sum(nobody["services"]["api-gateway"]["rps"]) == 0
 
 
-def test_only_my_traffic_without_a_name_is_refused(env) -> None:  # noqa: ANN001
+def test_only_my_traffic_without_a_name_is_refused(env) -> None:
     client, *_ = env
     r = client.get("/api/telemetry/red", params={"mine": "true"})
     assert r.status_code == 422
@@ -129,7 +129,7 @@ def test_only_my_traffic_without_a_name_is_refused(env) -> None:  # noqa: ANN001
     assert client.get("/api/telemetry/red", params={"window": 5}).status_code == 422
 
 
-def test_fault_start_and_clear_are_marked_with_kind_and_target(env) -> None:  # noqa: ANN001
+def test_fault_start_and_clear_are_marked_with_kind_and_target(env) -> None:
     client, _store, _d, url = env
 
     async def scenario() -> tuple[str, str, str]:
@@ -176,7 +176,7 @@ def test_fault_start_and_clear_are_marked_with_kind_and_target(env) -> None:  # 
 
 
 # ---- waterfall ------------------------------------------------------------------------------
-def test_waterfall_of_a_question_reaches_all_eight_services(env) -> None:  # noqa: ANN001
+def test_waterfall_of_a_question_reaches_all_eight_services(env) -> None:
     client, _store, d, _ = env
     rng = random.Random(3)
     target = tid(rng)
@@ -225,7 +225,7 @@ def test_waterfall_of_a_question_reaches_all_eight_services(env) -> None:  # noq
     assert errors[0]["resource"]["service.version"] == "1.0.0"
 
 
-def test_unknown_trace_is_404_and_malformed_is_422(env) -> None:  # noqa: ANN001
+def test_unknown_trace_is_404_and_malformed_is_422(env) -> None:
     client, *_ = env
     r = client.get("/api/traces/" + "ab" * 16)
     assert r.status_code == 404
@@ -237,7 +237,7 @@ def test_unknown_trace_is_404_and_malformed_is_422(env) -> None:  # noqa: ANN001
         assert r.json()["errors"][0]["field"] == "trace_id"
 
 
-def test_a_fresh_trace_is_waiting_then_fills_in_then_completes(env) -> None:  # noqa: ANN001
+def test_a_fresh_trace_is_waiting_then_fills_in_then_completes(env) -> None:
     client, store, d, _ = env
     rng = random.Random(4)
     target = tid(rng)
@@ -257,7 +257,7 @@ def test_a_fresh_trace_is_waiting_then_fills_in_then_completes(env) -> None:  # 
     assert client.get(f"/api/traces/{target}").json()["state"] == "complete"
 
 
-def test_rotation_loses_no_span(env) -> None:  # noqa: ANN001
+def test_rotation_loses_no_span(env) -> None:
     client, _store, d, _ = env
     rng = random.Random(5)
     target = tid(rng)

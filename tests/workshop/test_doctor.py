@@ -48,7 +48,7 @@ def _handler(fake: FakeCoralogix):
                 return False
             return True
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             path = urlparse(self.path).path
             if path in ("/v1/traces", "/v1/logs", "/v1/metrics"):
@@ -79,7 +79,7 @@ def _handler(fake: FakeCoralogix):
                 return
             self._send(404, b"{}", "application/json")
 
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             url = urlparse(self.path)
             if url.path != "/metrics/api/v1/query":
                 self._send(404, b"{}", "application/json")

@@ -108,7 +108,7 @@ class FaultEngine:
             await asyncio.sleep(self.poll_seconds)
             try:
                 await self.refresh()
-            except Exception as exc:  # noqa: BLE001 - Redis down: keep the last known faults
+            except Exception as exc:
                 log.debug("fault refresh failed: %s", exc)
 
     async def refresh(self, *, force: bool = False) -> None:

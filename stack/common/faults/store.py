@@ -59,8 +59,10 @@ async def remove_fault(redis: aioredis.Redis, fault_id: str) -> bool:
         deleted, _, _ = await pipe.execute()
     if deleted:
         await redis.xadd(
-            timeline.EVENTS_KEY, cast(Entry, timeline.clear_fields(fault_id)),
-            maxlen=timeline.MAXLEN, approximate=True,
+            timeline.EVENTS_KEY,
+            cast(Entry, timeline.clear_fields(fault_id)),
+            maxlen=timeline.MAXLEN,
+            approximate=True,
         )
     return bool(deleted)
 
