@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import sys
 
 import uvicorn
 
 from stack.common.settings import SERVICE_MODULES, ServiceName, get_settings
+
+
+class Server(uvicorn.Server):
+    """uvicorn's main loop wakes ten times a second only to refresh the Date header (once a
+    second) and look for an exit request. Idle, nine services doing that add up on a t3.small
+    (issue 19): this loop wakes every SERVER_TICK_SECONDS (1 s) and does the same work. An
+    exit request (SIGTERM) is therefore seen within a second instead of 0.1 s."""
+
+    tick_seconds = 1.0
+
+    async def main_loop(self) -> None:
+        counter = 0
+        step = max(1, round(self.tick_seconds * 10))  # on_tick's counter counts 0.1 s ticks
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            # on_tick refreshes the Date header when the counter crosses a multiple of 10.
+            previous, counter = counter, (counter + step) % 864000
+            await asyncio.sleep(self.tick_seconds)
+            tick = 0 if counter // 10 != previous // 10 else counter
+            should_exit = await self.on_tick(tick)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     service = ServiceName(args[0])
     settings = get_settings()
     module = importlib.import_module(SERVICE_MODULES[service])
-    uvicorn.run(
+    config = uvicorn.Config(
         module.app,
         host=settings.bind_host,
         port=settings.port(service),
@@ -31,6 +52,11 @@ def main(argv: list[str] | None = None) -> None:
         timeout_keep_alive=30,
         backlog=2048,
     )
+    server = Server(config)
+    server.tick_seconds = settings.server_tick_seconds
+    server.run()
+    if not server.started:  # as uvicorn.run: a failed startup is a non-zero exit
+        sys.exit(3)
 
 
 if __name__ == "__main__":

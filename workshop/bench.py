@@ -1334,8 +1334,18 @@ def bench(
             help="py-spy a service in an extra run: a service name or `auto` (the busiest)"
         ),
     ] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(
+            help="only the CPU budget of a burstable VM (t3.small, t3.medium…): idle CPU, CPU "
+            "per question, credits over a 3-hour workshop → its section of the report"
+        ),
+    ] = None,
 ) -> None:
     """The reproducible benchmark: throughput, latency, footprint, telemetry overhead, ceiling."""
+    if budget is not None:
+        _budget(budget, out.resolve(), data_dir or REPO_ROOT / "data" / "bench-budget", short)
+        return
     plan = make_plan(short, users, duration)
     if profile and profile != "auto" and profile not in PYTHON_SERVICES:
         raise typer.BadParameter(f"--profile: one of auto, {', '.join(PYTHON_SERVICES)}")
@@ -1358,4 +1368,32 @@ def bench(
     for t in results["targets"]:
         mark = "[green]✓[/]" if t["ok"] else "[red]✗[/]"
         console.print(f"{mark} {t['what']}: {_f(t['measured'], 3)} (target {t['target']})")
+    console.print(f"report: {out}")
+
+
+def _budget(instance: str, out: Path, data_dir: Path, short: bool) -> None:
+    from workshop import bench_budget
+
+    if instance not in bench_budget.INSTANCES:
+        raise typer.BadParameter(f"--budget: one of {', '.join(bench_budget.INSTANCES)}")
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console) as progress:  # fmt: skip
+        task = progress.add_task("budget", total=None)
+        try:
+            summary = bench_budget.run(
+                instance, out, data_dir, short=short,
+                step=lambda m: progress.update(task, description=m),
+            )  # fmt: skip
+        except LaunchError as exc:
+            progress.stop()
+            console.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+    for arm, per in summary["instances"].items():
+        s = per[instance] if instance in per else per["t3.small"]
+        m = summary["measured"]["arms"][arm]
+        console.print(
+            f"{arm}: idle {m['idle_total_ms_per_s']} ms/s, {m['ms_per_question_total']} ms CPU "
+            f"per question, {s['sustainable_questions_per_s']} q/s sustainable, "
+            f"{s['attendees']} attendees"
+        )
     console.print(f"report: {out}")

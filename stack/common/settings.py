@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     # Redis, then storage-service): `workshop bench` runs it back to back with the default
     # to measure the fix within one run. Nobody should set it otherwise.
     gateway_poll_via: Literal["redis", "services"] = Field("redis", alias="GATEWAY_POLL_VIA")
+    # How often uvicorn's main loop wakes (Date header, exit check): 1 s; uvicorn's own 0.1 s
+    # is the baseline arm of `workshop bench --budget` (idle CPU, issue 19). Leave it.
+    server_tick_seconds: float = Field(1.0, alias="SERVER_TICK_SECONDS", gt=0, le=1)
 
     # --- the stand-in LLM provider -----------------------------------------------------
     llm_model: str = Field("workshop-dataprime-1", alias="LLM_MODEL")
@@ -120,7 +123,8 @@ class Settings(BaseSettings):
     # --- admin & faults ----------------------------------------------------------------
     admin_token: SecretStr = Field(SecretStr(""), alias="ADMIN_TOKEN")
     attendee_faults: bool = Field(False, alias="ATTENDEE_FAULTS")
-    fault_poll_seconds: float = Field(0.5, alias="FAULT_POLL_SECONDS", gt=0, le=5)
+    # Changes arrive by pub/sub at once; this is only the safety net for a lost message.
+    fault_poll_seconds: float = Field(5.0, alias="FAULT_POLL_SECONDS", gt=0, le=60)
 
     # --- Coralogix (the collector sends; the labs query) -------------------------------
     cx_private_key: SecretStr = Field(SecretStr(""), alias="CX_PRIVATE_KEY")

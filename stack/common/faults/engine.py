@@ -1,4 +1,7 @@
-"""The per-process view of active faults: polled from Redis, matched per request, applied.
+"""The per-process view of active faults: kept from Redis, matched per request, applied.
+
+The set is reloaded when the store publishes a change (store.CHANNEL), when a fault reaches
+its expiry, and every `poll_seconds` as a safety net for a message lost in a reconnect.
 
 Every service runs one FaultEngine. Request-level kinds are applied by FaultMiddleware (or by
 the service's own code for kinds only it can express, such as llm_rate_limit or queue_stall);
@@ -69,6 +72,8 @@ class FaultEngine:
         self.faults: list[Fault] = []
         self._version: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._refreshing = asyncio.Lock()  # the watcher and the poller never apply at once
         self._handlers: list[ChangeHandler] = []
         self._random = random.Random()
         self._gauge_values: dict[str, int] = {}
@@ -96,22 +101,57 @@ class FaultEngine:
         with contextlib.suppress(Exception):
             await self.refresh(force=True)
         self._task = asyncio.create_task(self._poll(), name="fault-poller")
+        self._watch_task = asyncio.create_task(self._watch(), name="fault-watcher")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._watch_task):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def _next_wake(self) -> float:
+        """Seconds until the next poll: the safety interval, or sooner if a fault expires."""
+        now = time.time()
+        expiries = [f.expires_at - now for f in self.faults if f.expires_at]
+        return max(0.05, min([self.poll_seconds, *expiries]))
 
     async def _poll(self) -> None:
         while True:
-            await asyncio.sleep(self.poll_seconds)
+            await asyncio.sleep(self._next_wake())
             try:
                 await self.refresh()
             except Exception as exc:
                 log.debug("fault refresh failed: %s", exc)
 
+    async def _watch(self) -> None:
+        """Reload as soon as the store publishes a change; reconnect after Redis restarts."""
+        assert self.redis is not None
+        while True:
+            try:
+                with untraced():
+                    pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                    try:
+                        await pubsub.subscribe(store.CHANNEL)
+                        # A change made while we were (re)subscribing is not lost.
+                        await self.refresh()
+                        async for message in pubsub.listen():
+                            if message.get("type") == "message":
+                                await self.refresh()
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await pubsub.aclose()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("fault watch reconnecting: %s", exc)
+                await asyncio.sleep(1.0)
+
     async def refresh(self, *, force: bool = False) -> None:
+        async with self._refreshing:
+            await self._refresh(force=force)
+
+    async def _refresh(self, *, force: bool) -> None:
         assert self.redis is not None
         with untraced():
             current = await store.version(self.redis)

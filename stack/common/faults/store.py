@@ -1,7 +1,10 @@
 """Fault state in Redis: `fault:<id>` keys that expire with the fault, plus a change counter.
 
-Services poll the counter (cheap) and reload the set only when it moved; expiry is also
-enforced locally from `expires_at`, so a fault stops the moment it expires.
+Every change is also published on CHANNEL, so services reload the set the moment it changes
+instead of polling it several times a second (idle CPU on a t3.small, issue 19). They still
+read the counter now and then (FAULT_POLL_SECONDS) in case a message was lost while their
+subscription reconnected; expiry is enforced locally from `expires_at`, so a fault stops the
+moment it expires.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from stack.common.redis import FAULT_PREFIX, Entry
 
 VERSION_KEY = f"{FAULT_PREFIX}version"
 INDEX_KEY = f"{FAULT_PREFIX}index"
+CHANNEL = f"{FAULT_PREFIX}changed"
 
 
 def _key(fault_id: str) -> str:
@@ -29,6 +33,7 @@ async def add_fault(redis: aioredis.Redis, fault: Fault) -> None:
         pipe.set(_key(fault.id), fault.model_dump_json(), px=ttl_ms)
         pipe.sadd(INDEX_KEY, fault.id)
         pipe.incr(VERSION_KEY)
+        pipe.publish(CHANNEL, fault.id)
         timeline.record(pipe, timeline.start_fields(fault))
         await pipe.execute()
 
@@ -56,7 +61,8 @@ async def remove_fault(redis: aioredis.Redis, fault_id: str) -> bool:
         pipe.delete(_key(fault_id))
         pipe.srem(INDEX_KEY, fault_id)
         pipe.incr(VERSION_KEY)
-        deleted, _, _ = await pipe.execute()
+        pipe.publish(CHANNEL, fault_id)
+        deleted, *_ = await pipe.execute()
     if deleted:
         await redis.xadd(
             timeline.EVENTS_KEY,
@@ -81,6 +87,7 @@ async def clear_faults(redis: aioredis.Redis, *, created_by: str | None = None) 
             pipe.srem(INDEX_KEY, fault_id)
             timeline.record(pipe, timeline.clear_fields(fault_id))
         pipe.incr(VERSION_KEY)
+        pipe.publish(CHANNEL, "*")
         await pipe.execute()
     return len(doomed)
 
