@@ -217,9 +217,10 @@ def test_latency_fault_raises_the_p95_chart_marks_it_and_clears(
     p.goto("status")
     pg.wait_for_selector(f"#red-grid .red-tile[data-service='{target}']")
     assert pg.locator("#red-grid .red-tile").count() == 8
-    baseline = _wait_p95(pg, target, lambda v: v > 0, 40, "appeared")
-    pg.wait_for_timeout(6000)  # a couple more bins for a steadier baseline
-    baseline = max(baseline, _p95(pg, target) or 0)
+    _wait_p95(pg, target, lambda v: v > 0, 40, "appeared")
+    # The baseline is the steady state: a freshly started stack's first requests (cold imports,
+    # the exporter's first connection) can hold the p95 above 100 ms for a few bins.
+    baseline = _wait_p95(pg, target, lambda v: 0 < v < 100, 60, "settled under 100 ms")
     assert pg.locator("#red-big canvas").count() >= 3, "the chosen service's three charts"
 
     fault_id = _fault(stack, name, "latency", target, {"ms": 400})
