@@ -58,7 +58,7 @@ from stack.common.settings import REPO_ROOT, ServiceName
 from stack.native import launcher
 from stack.native.config import NativeConfig
 from stack.native.supervisor import LaunchError, Supervisor, port_in_use
-from workshop import bench_ui, validation_bench
+from workshop import bench_budget, bench_ui, validation_bench
 from workshop.bench_findings import findings
 
 app = typer.Typer(add_completion=False)
@@ -1308,7 +1308,13 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     json_file = out.with_suffix(".json")
     results["json_file"] = str(json_file)
     json_file.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    out.write_text(render_markdown(results, plots, "benchmarks"))
+    report = render_markdown(results, plots, "benchmarks")
+    # `--budget` owns its section (between its markers): a full run keeps the last one.
+    old = out.read_text() if out.exists() else ""
+    if bench_budget.START in old and bench_budget.END in old:
+        section = old.split(bench_budget.START, 1)[1].split(bench_budget.END, 1)[0]
+        report = bench_budget.splice(report, section.strip())
+    out.write_text(report)
 
 
 # --------------------------------------------------------------------------- the command
@@ -1372,8 +1378,6 @@ def bench(
 
 
 def _budget(instance: str, out: Path, data_dir: Path, short: bool) -> None:
-    from workshop import bench_budget
-
     if instance not in bench_budget.INSTANCES:
         raise typer.BadParameter(f"--budget: one of {', '.join(bench_budget.INSTANCES)}")
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),

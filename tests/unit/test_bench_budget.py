@@ -108,3 +108,15 @@ def test_splice_replaces_only_its_section() -> None:
     assert once.startswith("# Bench\n\nbody") and "## Budget\nold" in once
     twice = splice(once + "\ntail\n", "## Budget\nnew")
     assert "old" not in twice and "## Budget\nnew" in twice and twice.rstrip().endswith("tail")
+
+
+def test_a_full_bench_report_keeps_the_budget_section(tmp_path, monkeypatch) -> None:
+    from workshop import bench
+
+    out = tmp_path / "benchmarks.md"
+    out.write_text(splice("# old report\n", "## Budget\nmeasured"))
+    monkeypatch.setattr(bench, "write_plots", lambda results, plot_dir: {})
+    monkeypatch.setattr(bench, "render_markdown", lambda results, plots, rel: "# new report\n")
+    bench.write_report({}, out)
+    text = out.read_text()
+    assert text.startswith("# new report") and "## Budget\nmeasured" in text
