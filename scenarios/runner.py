@@ -118,7 +118,7 @@ def build_command(
 
 def locust_env(env: Mapping[str, str] | None, cfg: NativeConfig | None = None) -> dict[str, str]:
     out = {**os.environ, **(env or {})}
-    token = out.get("ADMIN_TOKEN") or admin_token(cfg)
+    token = admin_token(cfg, out)
     if token:
         out["ADMIN_TOKEN"] = token
     out["PYTHONUNBUFFERED"] = "1"

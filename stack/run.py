@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
+import time
 
 import uvicorn
 
@@ -20,15 +21,15 @@ class Server(uvicorn.Server):
     tick_seconds = 1.0
 
     async def main_loop(self) -> None:
-        counter = 0
-        step = max(1, round(self.tick_seconds * 10))  # on_tick's counter counts 0.1 s ticks
-        should_exit = await self.on_tick(counter)
+        should_exit = await self.on_tick(0)  # counter 0: refresh the Date header
+        refreshed = time.monotonic()
         while not should_exit:
-            # on_tick refreshes the Date header when the counter crosses a multiple of 10.
-            previous, counter = counter, (counter + step) % 864000
             await asyncio.sleep(self.tick_seconds)
-            tick = 0 if counter // 10 != previous // 10 else counter
-            should_exit = await self.on_tick(tick)
+            # on_tick refreshes the header when its counter is a multiple of 10: once a second.
+            due = time.monotonic() - refreshed >= 1.0
+            if due:
+                refreshed = time.monotonic()
+            should_exit = await self.on_tick(0 if due else 1)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1309,12 +1309,9 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     results["json_file"] = str(json_file)
     json_file.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     report = render_markdown(results, plots, "benchmarks")
-    # `--budget` owns its section (between its markers): a full run keeps the last one.
-    old = out.read_text() if out.exists() else ""
-    if bench_budget.START in old and bench_budget.END in old:
-        section = old.split(bench_budget.START, 1)[1].split(bench_budget.END, 1)[0]
-        report = bench_budget.splice(report, section.strip())
-    out.write_text(report)
+    # `--budget` owns its section: a full run keeps the last one measured.
+    kept = bench_budget.section(out.read_text()) if out.exists() else None
+    out.write_text(bench_budget.splice(report, kept) if kept else report)
 
 
 # --------------------------------------------------------------------------- the command
@@ -1393,7 +1390,7 @@ def _budget(instance: str, out: Path, data_dir: Path, short: bool) -> None:
             console.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(1) from None
     for arm, per in summary["instances"].items():
-        s = per[instance] if instance in per else per["t3.small"]
+        s = per[instance]
         m = summary["measured"]["arms"][arm]
         console.print(
             f"{arm}: idle {m['idle_total_ms_per_s']} ms/s, {m['ms_per_question_total']} ms CPU "

@@ -26,6 +26,7 @@ Computed from those figures (the model is unit-tested with synthetic figures):
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -222,11 +223,10 @@ def measure(
     time.sleep(settle_s)
     step(f"idle CPU, both stacks, {idle_s:.0f} s")
     samplers = {label: sampler(pids) for label, (_url, pids) in arms.items()}
-    for s in samplers.values():
-        s.__enter__()
-    time.sleep(idle_s)
-    for s in samplers.values():
-        s.__exit__(None, None, None)
+    with contextlib.ExitStack() as both:  # the two stacks over the same seconds
+        for s in samplers.values():
+            both.enter_context(s)
+        time.sleep(idle_s)
     idle = {label: idle_rates(s.report(wall=idle_s), idle_s) for label, s in samplers.items()}
     busy: dict[str, list[tuple[dict[str, float], int, float]]] = {"now": [], "before": []}
     for rnd in range(rounds):
@@ -378,9 +378,16 @@ START = "<!-- budget:start -->"
 END = "<!-- budget:end -->"
 
 
-def splice(document: str, section: str) -> str:
-    """Put the section between the markers (appended the first time), leave the rest."""
-    block = f"{START}\n{section.rstrip()}\n{END}"
+def section(document: str) -> str | None:
+    """The budget section of a report, without its markers; None if it has none."""
+    if START not in document or END not in document:
+        return None
+    return document.partition(START)[2].partition(END)[0].strip()
+
+
+def splice(document: str, text: str) -> str:
+    """Put `text` between the markers (appended the first time), leave the rest."""
+    block = f"{START}\n{text.rstrip()}\n{END}"
     if START in document and END in document:
         head, _, rest = document.partition(START)
         _, _, tail = rest.partition(END)
@@ -435,8 +442,8 @@ def run(
     analysis = analyse(measured, lab_loads(), instance)
     plot_rel = f"benchmarks/budget-{instance}.png"
     plot(analysis, out.parent / plot_rel, instance)
-    section = render(measured, analysis, plot_rel)
-    out.write_text(splice(out.read_text() if out.exists() else "", section))
+    text = render(measured, analysis, plot_rel)
+    out.write_text(splice(out.read_text() if out.exists() else "", text))
     summary = {
         "measured": measured,
         "instances": {

@@ -12,6 +12,7 @@ from workshop.bench_budget import (
     lab_loads,
     per_question,
     room_capacity,
+    section,
     simulate,
     splice,
     start_balance,
@@ -108,6 +109,7 @@ def test_splice_replaces_only_its_section() -> None:
     assert once.startswith("# Bench\n\nbody") and "## Budget\nold" in once
     twice = splice(once + "\ntail\n", "## Budget\nnew")
     assert "old" not in twice and "## Budget\nnew" in twice and twice.rstrip().endswith("tail")
+    assert section(twice) == "## Budget\nnew" and section(doc) is None
 
 
 def test_a_full_bench_report_keeps_the_budget_section(tmp_path, monkeypatch) -> None:
