@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from labs.runtime.traffic import percentile
 from labs.telemetry import Metric, Span
+from stack.common.stats import percentile
 
 ROOT_SERVICE = "api-gateway"
 
@@ -27,6 +27,19 @@ class NoData(RuntimeError):
 class Window:
     start_ns: int
     end_ns: int
+
+
+# The first seconds of a lab's traffic are not its baseline for host metrics: starting the load
+# generator is host work too. Measured in the Docker lane (lab 05, short mode, 5 s host
+# samples): 1.24 busy cores in the sample at traffic start (Locust's start-up), 0.75 in the
+# next; in a 6 s baseline that start-up hid a 300 ms/request CPU burn.
+SETTLE_S = 4.0
+
+
+def settled(baseline: Window, settle_s: float = SETTLE_S) -> Window:
+    """The baseline without its first ``settle_s`` seconds (whole if that would leave less)."""
+    start = baseline.start_ns + int(settle_s * 1e9)
+    return Window(start, baseline.end_ns) if baseline.end_ns - start >= settle_s * 1e9 else baseline
 
 
 @dataclass
@@ -144,7 +157,7 @@ def p95_ms(
     ]
     if len(values) < 3:
         raise NoData(f"fewer than 3 {service} server spans in the {window} window")
-    return round(float(percentile(values, 95) or 0.0), 1)
+    return round(float(percentile(values, 0.95) or 0.0), 1)
 
 
 def slowest_growth_service(
@@ -167,7 +180,7 @@ def slowest_growth_service(
         for s in spans:
             if s.service not in exclude:
                 groups[(s.service, s.name)].append(self_ms[s.span_id])
-        return {k: percentile(v, 95) or 0.0 for k, v in groups.items() if len(v) >= min_samples}
+        return {k: percentile(v, 0.95) or 0.0 for k, v in groups.items() if len(v) >= min_samples}
 
     before, during = p95_by_op("baseline"), p95_by_op("fault")
     growth = {k: during[k] - before[k] for k in during if k in before}
@@ -255,11 +268,10 @@ def metric_grew(ctx: CheckContext, candidates: list[str], min_growth: float = 1.
     raise NoData(f"none of {candidates} grew during the fault (metrics export every few seconds)")
 
 
-def _metric_level(ctx: CheckContext, name: str, window: str) -> float | None:
+def _metric_level(ctx: CheckContext, name: str, w: Window) -> float | None:
     """A metric's level in a window: for a cumulative sum the mean rate per second (summed
     over series, ``idle`` states left out), for a gauge the mean of its points (``used``
     state when states exist). None without data."""
-    w = ctx.window(window)
     series: dict[tuple[Any, ...], list[tuple[int, float]]] = defaultdict(list)
     cumulative = False
     for m in ctx.metrics:
@@ -302,12 +314,13 @@ def _metric_level(ctx: CheckContext, name: str, window: str) -> float | None:
 
 
 def metric_rose(ctx: CheckContext, candidates: list[str], min_ratio: float = 1.3) -> str:
-    """The candidate host metric that rose most from the baseline to the fault window (at
-    least ×``min_ratio``): counters compared by rate, gauges by level."""
+    """The candidate host metric that rose most from the settled baseline to the fault window
+    (at least ×``min_ratio``): counters compared by rate, gauges by level."""
     best: tuple[float, str] | None = None
+    base, fault = settled(ctx.window("baseline")), ctx.window("fault")
     for name in candidates:
-        before = _metric_level(ctx, name, "baseline")
-        during = _metric_level(ctx, name, "fault")
+        before = _metric_level(ctx, name, base)
+        during = _metric_level(ctx, name, fault)
         if before is None or during is None or before <= 0:
             continue
         ratio = during / before
@@ -399,7 +412,7 @@ def queue_wait_ms(ctx: CheckContext, window: str = "fault") -> float:
         raise NoData(
             "fewer than 3 consumed jobs from the window yet (the backlog drains after the fault)"
         )
-    return round(float(percentile(waits, 95) or 0.0), 1)
+    return round(float(percentile(waits, 0.95) or 0.0), 1)
 
 
 def stalled_consumer(ctx: CheckContext, min_wait_ms: float = 1000.0, window: str = "fault") -> str:

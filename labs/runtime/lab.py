@@ -38,6 +38,7 @@ from stack.common.attendee import default_attendee
 from stack.common.dataprime_client import dig
 from stack.common.faults.registry import FAULT_KINDS
 from stack.common.settings import ServiceName
+from stack.common.stats import percentile
 from stack.native.config import NativeConfig
 
 FLUSH_TIMEOUT_S = float(os.environ.get("LAB_FLUSH_TIMEOUT", "20"))
@@ -568,8 +569,8 @@ class Lab:
         for s in samples:
             buckets.setdefault(int(s.t - t0), []).append(s)
         xs = sorted(buckets)
-        p50 = [traffic.percentile([s.latency_ms for s in buckets[x]], 50) for x in xs]
-        p95 = [traffic.percentile([s.latency_ms for s in buckets[x]], 95) for x in xs]
+        p50 = [percentile([s.latency_ms for s in buckets[x]], 0.50) for x in xs]
+        p95 = [percentile([s.latency_ms for s in buckets[x]], 0.95) for x in xs]
         errs = [sum(not s.ok for s in buckets[x]) for x in xs]
         ax.plot(xs, p95, label="p95", color="tab:orange")
         ax.plot(xs, p50, label="p50", color="tab:blue")
@@ -898,6 +899,7 @@ class Lab:
         base, fault = ws["baseline"], ws["fault"]
         if base.start_ns == fault.start_ns:
             raise NoData("no fault window yet: the lab's fault has not run")
+        base = checks.settled(base)  # the local check's rule: start-up is not the baseline
         best: tuple[float, str] | None = None
         for name, promql in m.candidates.items():
             before = mean_of(self._metric_series(promql, base.start_ns / 1e9, base.end_ns / 1e9))

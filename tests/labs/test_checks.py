@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from labs.runtime import Lab, load_spec
+from labs.runtime.checks import CheckContext, Window
 from labs.runtime.lab import FaultRecord, LabState, compare
+from labs.telemetry import DataPoint, Metric
 
 
 def _span(
@@ -212,3 +214,63 @@ def test_a_stall_still_on_is_seen_from_the_jobs_still_waiting():
         assert checks.where_time_went(healthy) != "waiting in the Redis stream"
     with pytest.raises(checks.NoData):
         checks.stalled_consumer(healthy)
+
+
+def _host_world(startup_cores: float) -> CheckContext:
+    """Lab 05 in short mode on a 2-core host, 5 s host samples: the load generator starts in
+    the first sample (``startup_cores`` busy, almost no traffic yet), a steady baseline of 0.8
+    cores and 60 kB/s, then the burn: 1.6 cores (the host is near saturation) and 80 kB/s."""
+    s = 1_000_000_000
+    # (end of the 5 s interval, busy cores, network bytes/s) — samples at -1, 4, 9, …
+    intervals = [(4, startup_cores, 10_000), (9, 0.8, 60_000), (14, 0.8, 60_000),
+                 (19, 1.6, 80_000), (24, 1.6, 80_000), (29, 1.6, 80_000)]  # fmt: skip
+    busy = net = 0.0
+    cpu = [DataPoint({"state": "user", "cpu": "cpu0"}, -1 * s, value=0.0)]
+    io = [DataPoint({"direction": "transmit"}, -1 * s, value=0.0)]
+    for end, cores, bps in intervals:
+        busy, net = busy + 5 * cores, net + 5 * bps
+        cpu.append(DataPoint({"state": "user", "cpu": "cpu0"}, end * s, value=busy))
+        io.append(DataPoint({"direction": "transmit"}, end * s, value=net))
+    host = {"host.name": "workshop-vm"}
+    metrics = [
+        Metric("system.cpu.time", "sum", "s", "", cpu, host, is_monotonic=True),
+        Metric("system.network.io", "sum", "By", "", io, host, is_monotonic=True),
+    ]
+    windows = {"all": Window(0, 30 * s), "baseline": Window(0, 14 * s),
+               "fault": Window(14 * s, 30 * s)}  # fmt: skip
+    return CheckContext(spans=[], metrics=metrics, windows=windows)
+
+
+def test_the_load_generators_start_up_is_not_the_host_baseline():
+    """Counted in the baseline, the start-up's busy cores (and its missing traffic) would
+    make the network look like it rose more than the CPU (×1.75 against ×1.70 here)."""
+    from labs.runtime import checks
+
+    candidates = ["system.cpu.time", "system.memory.usage", "system.network.io"]
+    assert checks.metric_rose(_host_world(startup_cores=1.3), candidates) == "system.cpu.time"
+    # The whole baseline (no settle) is what gave the wrong answer.
+    ctx = _host_world(startup_cores=1.3)
+    whole = ctx.window("baseline")
+    cpu = checks._metric_level(ctx, "system.cpu.time", ctx.window("fault")) / (
+        checks._metric_level(ctx, "system.cpu.time", whole) or 1
+    )
+    net = checks._metric_level(ctx, "system.network.io", ctx.window("fault")) / (
+        checks._metric_level(ctx, "system.network.io", whole) or 1
+    )
+    assert net > cpu
+    # And it can still fail: no burn, nothing rose.
+    calm = _host_world(startup_cores=1.3)
+    for m in calm.metrics:
+        base = m.data_points[3].value or 0.0
+        for i, dp in enumerate(m.data_points[4:], start=4):
+            dp.value = base + (i - 3) * (base - (m.data_points[2].value or 0.0))
+    with pytest.raises(checks.NoData):
+        checks.metric_rose(calm, candidates)
+
+
+def test_a_short_baseline_is_kept_whole():
+    from labs.runtime.checks import SETTLE_S, settled
+
+    s = 1_000_000_000
+    assert settled(Window(0, 6 * s)) == Window(0, 6 * s)
+    assert settled(Window(0, 14 * s)) == Window(int(SETTLE_S * s), 14 * s)
