@@ -42,6 +42,8 @@ from typing import Any
 
 import requests
 
+from stack.common.procs import pid_alive  # stdlib only: safe where Locust imports us
+
 log = logging.getLogger("workshop.faults")
 REPO = Path(__file__).resolve().parents[1]
 STATE_DIR = Path(os.environ.get("WORKSHOP_FAULT_STATE_DIR") or REPO / "reports" / "fault-state")
@@ -242,16 +244,6 @@ class FaultClient:
             log.warning("fault state file %s: %s", self.state_file, exc)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def clean_leftovers(
     base_url: str | None = None,
     token: str | None = None,
@@ -275,7 +267,7 @@ def clean_leftovers(
             path.unlink(missing_ok=True)
             continue
         pid = int(state.get("pid", 0))
-        if pid == os.getpid() or (not include_live and pid and _alive(pid)):
+        if pid == os.getpid() or (not include_live and pid and pid_alive(pid)):
             continue
         url = base_url or state.get("gateway")
         if not url:

@@ -29,6 +29,7 @@ import orjson
 
 from stack.common.red import RedStore
 from stack.common.settings import ServiceName
+from stack.common.stats import percentile
 from stack.common.tracestore import TraceStore
 
 SPANS_PER_QUESTION = 30
@@ -202,11 +203,6 @@ def background_lines(
         yield otlp_line(pending)
 
 
-def _pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
 def fill_history(red: RedStore, now: float, seconds: int, qps: float, rng: random.Random) -> int:
     """`seconds` of `qps` questions' entry spans straight into the aggregates."""
     n = 0
@@ -264,7 +260,7 @@ async def _measure(*, qps: float, history_s: int, calls: int) -> dict[str, Any]:
                 assert r.status_code == 200, r.text
                 times.append(ms)
             results[f"red_{label}_p50_ms"] = round(statistics.median(times), 2)
-            results[f"red_{label}_p95_ms"] = round(_pct(times, 0.95), 2)
+            results[f"red_{label}_p95_ms"] = round(percentile(times, 0.95) or 0.0, 2)
         results["red_points"] = len(r.json()["t"])
 
         # 2. decode throughput (what a watched stack pays), and 3. the waterfall
@@ -296,7 +292,7 @@ async def _measure(*, qps: float, history_s: int, calls: int) -> dict[str, Any]:
             times.append(ms)
         results["waterfall_cold_ms"] = round(times[0], 2)
         results["waterfall_warm_p50_ms"] = round(statistics.median(times[1:]), 2)
-        results["waterfall_warm_p95_ms"] = round(_pct(times[1:], 0.95), 2)
+        results["waterfall_warm_p95_ms"] = round(percentile(times[1:], 0.95) or 0.0, 2)
         results["waterfall_spans"] = r.json()["span_count"]
         results["waterfall_services"] = len(r.json()["services"])
         results["waterfall_batch_lines"] = 4

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from stack.common.stats import percentile
 from stack.dataprime import generate
 from stack.dataprime import parser as new_parser
 from stack.dataprime import validator as new_validator
@@ -56,15 +57,10 @@ def _time_us(fn: Callable[[str], bool], query: str) -> float:
     return (time.thread_time_ns() - t0) / 1000
 
 
-def _p(values: list[float], q: float) -> float:
-    data = sorted(values)
-    return data[min(len(data) - 1, round(q * (len(data) - 1)))]
-
-
 def _summary(per_query: list[float]) -> dict[str, float]:
     return {
         "median_us": round(statistics.median(per_query), 1),
-        "p99_us": round(_p(per_query, 0.99), 1),
+        "p99_us": round(percentile(per_query, 0.99) or 0.0, 1),
         "mean_us": round(statistics.fmean(per_query), 1),
     }
 

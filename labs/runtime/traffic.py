@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from stack.client import baggage_header
+from stack.common.stats import percentile
 
 QUESTIONS_FILE = Path(__file__).resolve().parents[2] / "scenarios" / "questions.txt"
 _FALLBACK_QUESTIONS = [
@@ -52,14 +53,6 @@ class Sample:
     ok: bool
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    idx = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
-    return ordered[idx]
-
-
 @dataclass
 class Stats:
     requests: int = 0
@@ -80,8 +73,8 @@ class Stats:
         return cls(
             requests=len(samples),
             errors=sum(1 for s in samples if not s.ok),
-            p50_ms=percentile(lat, 50),
-            p95_ms=percentile(lat, 95),
+            p50_ms=percentile(lat, 0.50),
+            p95_ms=percentile(lat, 0.95),
             rps=len(samples) / seconds if seconds and seconds > 0 else 0.0,
         )
 

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, cast
 
+# DataPrime's percentile/median; re-exported: `from stack.dataprime.executor import percentile`.
+from stack.common.stats import percentile as percentile
+
 from . import dataset
 from . import nodes as n
 from .errors import QueryError
@@ -100,7 +103,8 @@ def _eq(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is b
     a, b = _align(a, b)
-    return a == b
+    equal: bool = a == b
+    return equal
 
 
 def _cmp(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
@@ -324,7 +328,7 @@ def _compile_cast(e: n.Cast) -> Compiled:
 def _compile_case(e: n.Case) -> Compiled:
     default = _as_fn(_compile(e.default)) if e.default is not None else (lambda r: None)
     subject = _as_fn(_compile(e.subject)) if e.subject is not None else None
-    tests = {
+    tests: dict[str, Callable[[Any, Any], bool]] = {
         "case_contains": lambda s, v: s is not None and v is not None and str(v) in str(s),
         "case_equals": lambda s, v: _eq(s, v),
         "case_greaterthan": lambda s, v: _BINARY[">"](s, v),
@@ -490,17 +494,6 @@ def _numeric(f: RowFn, rows: list[Row]) -> list[float]:
     return out
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear-interpolated percentile (numpy's default method), q in [0, 1]."""
-    if not values:
-        return None
-    data = sorted(values)
-    pos = (len(data) - 1) * q
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(data) - 1)
-    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
-
-
 def _agg_call(e: n.Call) -> GroupFn:
     args = e.args
     name = e.name
@@ -594,8 +587,8 @@ def _expr_name(e: n.Expr) -> str:
     return _name(n.Named(e, None))
 
 
-def _group_rows(keys: list[RowFn], rows: list[Row]) -> dict[tuple, list[Row]]:
-    groups: dict[tuple, list[Row]] = {}
+def _group_rows(keys: list[RowFn], rows: list[Row]) -> dict[tuple[Any, ...], list[Row]]:
+    groups: dict[tuple[Any, ...], list[Row]] = {}
     if len(keys) == 1:
         (k,) = keys
         for r in rows:
@@ -630,7 +623,7 @@ def _aggregate_stage(aggs: tuple[n.Named, ...]) -> Stage:
     return lambda rows: [{name: fn(rows) for name, fn in zip(names, fns, strict=True)}]
 
 
-def _sort_key(v: Any) -> tuple:
+def _sort_key(v: Any) -> tuple[int, int, Any]:
     # None last; numbers before strings so mixed columns never raise TypeError
     if v is None:
         return (1, 0, 0)
@@ -722,7 +715,7 @@ def _dedupe_stage(exprs: tuple[n.Expr, ...], keep: int) -> Stage:
     fns = [compile_expr(e) for e in exprs]
 
     def run(rows: list[Row]) -> list[Row]:
-        seen: dict[tuple, int] = {}
+        seen: dict[tuple[Any, ...], int] = {}
         out = []
         for r in rows:
             k = tuple(f(r) for f in fns)

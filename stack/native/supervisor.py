@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from stack.common.procs import pid_alive
 from stack.common.settings import REPO_ROOT, ServiceName
 from stack.native.config import NativeConfig
 
@@ -170,25 +171,13 @@ class Supervisor:
         children = self.child_pids()
         self.ctl("shutdown", check=False)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and pid_alive(pid):
             time.sleep(0.2)
         # Anything that outlived its stop timeout (or supervisord itself) is killed.
         for leftover in [pid, *children]:
-            if _alive(leftover):
+            if pid_alive(leftover):
                 with contextlib.suppress(OSError):
                     os.kill(leftover, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    # A zombie is not running; /proc tells (Linux).
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:

@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from stack.common.stats import percentile
+
 Row = dict[str, Any]
 
 
@@ -141,15 +143,6 @@ def split_top(text: str, sep: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    k = (len(values) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
-    return values[lo] + (values[hi] - values[lo]) * (k - lo)
-
-
 def _aggregator(text: str) -> tuple[str, Callable[[list[Row]], Any]]:
     m = re.match(r"^(\w+)\((.*)\)\s*(?:as\s+(\w+))?$", text.strip(), re.S)
     if not m:
@@ -159,9 +152,7 @@ def _aggregator(text: str) -> tuple[str, Callable[[list[Row]], Any]]:
         return alias, len
     if fn == "percentile":
         q, f = float(args[0]), compile_expr(args[1])
-        return alias, lambda rows: _percentile(
-            [v for r in rows if (v := _num(f(r))) is not None], q
-        )
+        return alias, lambda rows: percentile([v for r in rows if (v := _num(f(r))) is not None], q)
     f = compile_expr(args[0])
     if fn == "distinct_count":
         return alias, lambda rows: len({f(r) for r in rows if f(r) is not None})

@@ -14,19 +14,13 @@ import aiohttp
 import pytest
 
 from stack.client import baggage_header
+from stack.common.procs import pid_alive
 from stack.common.settings import ServiceName
 from stack.native.supervisor import http_ok
 from tests.helpers import eventually, kill_program, wait_program_running
 from tests.reliability import is_clean_problem, steady_load
 
 GRACE = 8.0  # SHUTDOWN_GRACE_SECONDS in the test stack
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def _spans_with(telemetry_dir: Path, value: str) -> dict[str, int]:
@@ -83,7 +77,7 @@ def test_sigterm_under_load_drains_exits_in_grace_and_flushes(stack, target) -> 
         marked = await _marked_requests(base, attendee, 5)
         pid = await asyncio.to_thread(kill_program, stack.cfg, target.value, signal.SIGTERM)
         sent = time.monotonic()
-        while _alive(pid) and time.monotonic() - sent < GRACE + 10:
+        while pid_alive(pid) and time.monotonic() - sent < GRACE + 10:
             await asyncio.sleep(0.05)
         timing["exit_seconds"] = time.monotonic() - sent
         timing["pid"] = pid
