@@ -19,6 +19,7 @@ import json
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DOCS_URL = (
     "https://coralogix.com/docs/user-guides/account-management/account-settings/coralogix-domain/"
@@ -208,7 +209,7 @@ def _last_host_in(path: Path) -> tuple[str, str | None] | None:
     return None
 
 
-def _attrs(items: list | None) -> dict[str, object]:
+def _attrs(items: list[dict[str, Any]] | None) -> dict[str, object]:
     out: dict[str, object] = {}
     for kv in items or []:
         v = kv.get("value") or {}

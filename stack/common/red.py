@@ -53,7 +53,8 @@ def quantile(hist: dict[int, int], count: int, q: float) -> float | None:
             frac = (rank - seen) / n
             if lo <= 0:
                 return hi * frac
-            return lo * (hi / lo) ** frac
+            scaled: float = lo * (hi / lo) ** frac  # float ** float is typed Any
+            return scaled
         seen += n
     return bucket_upper(max(hist))
 

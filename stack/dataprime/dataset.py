@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 SEED = 42
 SPAN_COUNT = 3000
@@ -122,9 +123,9 @@ def _timestamp(rng: random.Random) -> Timestamp:
     return Timestamp(ANCHOR_NS - offset)
 
 
-def _build_spans(rng: random.Random, trace_pool: list[str]) -> list[dict]:
+def _build_spans(rng: random.Random, trace_pool: list[str]) -> list[dict[str, Any]]:
     weights = [p[0] for p in SERVICE_PROFILES.values()]
-    spans: list[dict] = []
+    spans: list[dict[str, Any]] = []
     for _ in range(SPAN_COUNT):
         service = rng.choices(SERVICES, weights)[0]
         _, median_ms, err_rate, ops = SERVICE_PROFILES[service]
@@ -163,9 +164,9 @@ def _build_spans(rng: random.Random, trace_pool: list[str]) -> list[dict]:
     return spans
 
 
-def _build_logs(rng: random.Random, trace_pool: list[str]) -> list[dict]:
+def _build_logs(rng: random.Random, trace_pool: list[str]) -> list[dict[str, Any]]:
     weights = [p[0] for p in SERVICE_PROFILES.values()]
-    logs: list[dict] = []
+    logs: list[dict[str, Any]] = []
     carriers = ("ups", "dhl", "fedex")
     terms = ("running shoes", "laptop", "coffee", "headphones")
     for i in range(LOG_COUNT):
@@ -257,7 +258,7 @@ FIELD_MAP: tuple[tuple[str, str, str, str], ...] = (
 
 
 @lru_cache(maxsize=1)
-def _build() -> tuple[tuple[dict, ...], tuple[dict, ...]]:
+def _build() -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
     rng = random.Random(SEED)
     trace_pool = [_hex(rng, 16) for _ in range(1500)]
     spans = _build_spans(rng, trace_pool)
@@ -265,17 +266,17 @@ def _build() -> tuple[tuple[dict, ...], tuple[dict, ...]]:
     return tuple(spans), tuple(logs)
 
 
-def spans() -> tuple[dict, ...]:
+def spans() -> tuple[dict[str, Any], ...]:
     """All synthetic spans, oldest first (built on first call)."""
     return _build()[0]
 
 
-def logs() -> tuple[dict, ...]:
+def logs() -> tuple[dict[str, Any], ...]:
     """All synthetic log records, oldest first (built on first call)."""
     return _build()[1]
 
 
-def rows_for(source: str) -> tuple[dict, ...]:
+def rows_for(source: str) -> tuple[dict[str, Any], ...]:
     return spans() if source == "spans" else logs()
 
 
@@ -289,7 +290,7 @@ def _search_text() -> dict[int, str]:
     return out
 
 
-def search_text(row: dict) -> str:
+def search_text(row: dict[str, Any]) -> str:
     text = _search_text().get(id(row))
     if text is None:
         text = "\n".join(str(v) for v in row.values() if isinstance(v, str)).lower()

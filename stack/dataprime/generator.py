@@ -1,19 +1,38 @@
 """Rule-based plain language -> DataPrime generation.
 
-The question is normalised, then small extractors pull out the entities
+The question is normalised, then small extractors (`extract.py`) pull out the entities
 (time window, services, operation, quoted phrases, N, percentiles, group-by
-dimension, error flavour) and an ordered list of intent rules picks the query
-shape. Every template is built from validated pieces, and the test-suite runs
+dimension, error flavour), an ordered list of intent rules picks the query
+shape, and a table (`_BUILDERS`) maps each intent to the builder that writes its query.
+Every template is built from validated pieces, and the test-suite runs
 the whole scenarios/questions.txt corpus through `validate`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from .dataset import OPERATIONS
+from .extract import (
+    NUM,
+    QUOTED_RE,
+    SERVICE_DIM,
+    Dimension,
+    Window,
+    duration_threshold,
+    extract_dimension,
+    extract_n,
+    extract_operation,
+    extract_percentiles,
+    extract_phrases,
+    extract_services,
+    extract_window,
+    noun_dimension,
+)
+from .extract import normalize_question as normalize_question  # re-exported (the cache key)
 
 INTENTS: tuple[str, ...] = (
     "error_search",
@@ -49,345 +68,6 @@ class Generated:
         }
 
 
-# ---------------------------------------------------------------- normalise
-
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": "'", "\u201d": "'", '"': "'"})
-
-
-def normalize_question(question: str) -> str:
-    """Lowercase, unify quotes, fold punctuation and whitespace (a cache key)."""
-    s = question.lower().translate(_QUOTES)
-    s = re.sub(r"[^\w\s'/\-.%{}>]", " ", s)  # keep: quotes, routes, ranges, 99.9
-    s = re.sub(r"\.(?!\d)", " ", s)  # sentence dots, not decimals
-    s = re.sub(r"(?<!\w)-+|-+(?!\w)", " ", s)  # dashes that are not inside a word
-    return " ".join(s.split())
-
-
-# --------------------------------------------------------------- extractors
-
-_WORD_NUMBERS = {
-    "a": 1,
-    "an": 1,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "twelve": 12,
-    "fifteen": 15,
-    "twenty": 20,
-    "thirty": 30,
-    "forty five": 45,
-    "sixty": 60,
-}
-_NUM = r"(\d+|" + "|".join(sorted(_WORD_NUMBERS, key=len, reverse=True)) + r")"
-_UNIT = {
-    "s": "s",
-    "sec": "s",
-    "secs": "s",
-    "second": "s",
-    "seconds": "s",
-    "m": "m",
-    "min": "m",
-    "mins": "m",
-    "minute": "m",
-    "minutes": "m",
-    "h": "h",
-    "hr": "h",
-    "hrs": "h",
-    "hour": "h",
-    "hours": "h",
-    "d": "d",
-    "day": "d",
-    "days": "d",
-    "w": "w",
-    "week": "w",
-    "weeks": "w",
-}
-_UNIT_RE = "(" + "|".join(sorted(_UNIT, key=len, reverse=True)) + r")\b"
-_WINDOW_RE = re.compile(
-    r"\b(?:last|past|previous|recent|within|over|in)\s+(?:the\s+)?(?:last\s+|past\s+)?"
-    + _NUM
-    + r"\s*"
-    + _UNIT_RE
-)
-_WINDOW_SINGLE_RE = re.compile(
-    r"\b(?:last|past|previous|this)\s+(half hour|minute|hour|day|week|24h)\b"
-)
-_UNIT_NAMES = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-@dataclass(frozen=True)
-class _Window:
-    clause: str
-    label: str
-    seconds: int
-
-
-def _to_int(token: str) -> int:
-    return int(token) if token.isdigit() else _WORD_NUMBERS[token]
-
-
-def _window(amount: int, unit: str) -> _Window:
-    if unit == "w":  # DataPrime durations top out at days in our docs; say 7d
-        amount, unit = amount * 7, "d"
-    if unit == "m" and amount % 60 == 0:
-        amount, unit = amount // 60, "h"
-    amount = max(amount, 1)
-    label = f"last {amount}{unit}"
-    return _Window(f"$m.timestamp > now() - {amount}{unit}", label, amount * _UNIT_SECONDS[unit])
-
-
-def _extract_window(t: str) -> _Window | None:
-    if re.search(r"\byesterday\b", t):
-        return _Window(
-            "$m.timestamp >= roundTime(now(), 1d) - 1d && $m.timestamp < roundTime(now(), 1d)",
-            "yesterday",
-            86400,
-        )
-    if re.search(r"\b(today|since midnight|so far this day)\b", t):
-        return _Window("$m.timestamp >= roundTime(now(), 1d)", "today", 86400)
-    m = _WINDOW_RE.search(t)
-    if m:
-        return _window(_to_int(m.group(1)), _UNIT[m.group(2)])
-    m = _WINDOW_SINGLE_RE.search(t)
-    if m:
-        word = m.group(1)
-        if word == "half hour":
-            return _window(30, "m")
-        if word == "24h":
-            return _window(24, "h")
-        return _window(1, _UNIT[word])
-    m = re.search(r"\b(\d+)\s*" + _UNIT_RE + r"\s+ago\b", t)
-    if m:
-        return _window(int(m.group(1)), _UNIT[m.group(2)])
-    if re.search(r"\b(right now|just now|currently|at the moment)\b", t):
-        return _window(5, "m")
-    return None
-
-
-_SERVICE_ALIASES: dict[str, str] = {
-    "checkout": "checkout",
-    "check out": "checkout",
-    "payment": "payment",
-    "payments": "payment",
-    "billing": "payment",
-    "cart": "cart",
-    "carts": "cart",
-    "shopping cart": "cart",
-    "basket": "cart",
-    "frontend": "frontend",
-    "front end": "frontend",
-    "front-end": "frontend",
-    "web frontend": "frontend",
-    "storefront": "frontend",
-    "auth": "auth",
-    "authentication": "auth",
-    "login": "auth",
-    "identity": "auth",
-    "inventory": "inventory",
-    "stock": "inventory",
-    "shipping": "shipping",
-    "shipments": "shipping",
-    "delivery": "shipping",
-    "recommendation": "recommendation",
-    "recommendations": "recommendation",
-    "recommender": "recommendation",
-    "recs": "recommendation",
-    "email": "email",
-    "emails": "email",
-    "mailer": "email",
-    "notification": "email",
-    "notifications": "email",
-}
-_SERVICE_RE = re.compile(
-    r"\b("
-    + "|".join(re.escape(a) for a in sorted(_SERVICE_ALIASES, key=len, reverse=True))
-    + r")(?:[-_ ](?:service|svc|api|app))?\b"
-)
-# "search" is usually a verb ("search logs for ...") so only the explicit forms count
-_SEARCH_SERVICE_RE = re.compile(
-    r"\bsearch[-_ ](?:service|svc|api|app)\b"
-    r"|\b(?:from|of|in|on|for|the)\s+search\b(?!\s+(?:for|logs))"
-)
-
-
-def _extract_services(t: str) -> list[str]:
-    found: list[str] = []
-    for m in _SERVICE_RE.finditer(t):
-        svc = _SERVICE_ALIASES[m.group(1)]
-        if svc not in found:
-            found.append(svc)
-    if _SEARCH_SERVICE_RE.search(t) and "search" not in found:
-        found.append("search")
-    return found
-
-
-_OP_RE = re.compile(r"\b(get|post|put|delete|patch)\s+(/[\w/{}\-.]*)")
-
-
-def _extract_operation(t: str) -> str | None:
-    m = _OP_RE.search(t)
-    if m:
-        return f"{m.group(1).upper()} {m.group(2)}"
-    return None
-
-
-_QUOTED_RE = re.compile(r"(?:(?<=\s)|^)'([^']+?)'(?=[\s,?!.]|$)")
-_KNOWN_PHRASES = (
-    "connection refused",
-    "connection reset",
-    "timeout",
-    "timed out",
-    "deadlock",
-    "out of memory",
-    "insufficient funds",
-    "nullpointerexception",
-    "circuit breaker",
-    "rate limit",
-    "tls handshake",
-    "pool exhausted",
-    "signature expired",
-    "cache miss",
-    "cache hit",
-    "retrying",
-    "deprecated",
-    "service unavailable",
-    "invalid token",
-    "memory",
-)
-_TEXT_VERB_RE = re.compile(
-    r"\b(?:containing|contains|contain|mentioning|mentions|mention|matching|saying|"
-    r"with the (?:word|text|phrase|message)|with message|grep(?: for)?|search(?:ing)? for|"
-    r"look(?:ing)? for|find)\s+(?:the\s+)?(?:word\s+|text\s+|phrase\s+)?([a-z0-9_][\w\-.:]*)"
-)
-_TEXT_STOP = {"logs", "log", "errors", "error", "all", "any", "messages", "lines", "entries"}
-
-
-def _extract_phrases(raw_t: str) -> list[str]:
-    quoted = [q.strip() for q in _QUOTED_RE.findall(raw_t) if q.strip()]
-    if quoted:
-        return quoted
-    found = [p for p in _KNOWN_PHRASES if re.search(r"\b" + re.escape(p) + r"\b", raw_t)]
-    # "memory" is only a fallback when nothing more specific matched
-    if len(found) > 1 and "memory" in found:
-        found.remove("memory")
-    if "timed out" in found and "timeout" in found:
-        found.remove("timed out")
-    if found:
-        return found[:3]
-    m = _TEXT_VERB_RE.search(raw_t)
-    if m and m.group(1) not in _TEXT_STOP and m.group(1) not in _SERVICE_ALIASES:
-        return [m.group(1)]
-    return []
-
-
-def _extract_n(t: str, default: int) -> int:
-    m = re.search(r"\b(?:top|bottom|first|last)\s+" + _NUM + r"\b(?!\s*" + _UNIT_RE + ")", t)
-    if not m:
-        m = re.search(
-            r"\b" + _NUM + r"\s+(?:slowest|fastest|busiest|noisiest|worst|best|most|least|longest"
-            r"|biggest|largest|slow|heaviest)\b",
-            t,
-        )
-    if m:
-        n = _to_int(m.group(1))
-        return min(max(n, 1), 1000)
-    return default
-
-
-_PCT_RE = re.compile(r"\bp(50|75|90|95|99|999)\b|\b(50|75|90|95|99)(?:th|st|nd|rd)?[ -]percentile")
-
-
-def _extract_percentiles(t: str) -> list[int]:
-    out: list[int] = []
-    for a, b in _PCT_RE.findall(t):
-        p = int(a or b)
-        if p not in out:
-            out.append(p)
-    if re.search(r"\bmedian\b", t) and 50 not in out:
-        out.insert(0, 50)
-    return out
-
-
-# dimension name -> (regex, spans keypath, logs keypath or None, label)
-_DIMENSIONS: tuple[tuple[str, str, str, str | None, str], ...] = (
-    (
-        "status",
-        r"(?:http )?(?:status(?: codes?)?|response codes?|codes?)",
-        "$d.tags['http.response.status_code']",
-        "$d.status_code",
-        "status code",
-    ),
-    (
-        "operation",
-        r"operations?|endpoints?|routes?|apis?|handlers?",
-        "$l.operationName",
-        None,
-        "operation",
-    ),
-    (
-        "service",
-        r"services?|apps?|applications?|microservices?|subsystems?",
-        "$l.serviceName",
-        "$l.subsystemname",
-        "service",
-    ),
-    ("severity", r"severity|severities|(?:log )?levels?", "$m.severity", "$m.severity", "severity"),
-    ("method", r"(?:http )?methods?|verbs?", "$d.tags['http.request.method']", None, "HTTP method"),
-    ("region", r"regions?|zones?", "$d.tags.region", None, "region"),
-    ("version", r"versions?|releases?", "$d.tags.version", None, "version"),
-    ("trace", r"traces?|trace ids?", "$l.traceId", "$d.trace_id", "trace"),
-)
-_SERVICE_DIM = ("service", "$l.serviceName", "$l.subsystemname", "service")
-_GROUP_PREFIX = (
-    r"\b(?:by|per|for each|for every|each|across|broken down by|grouped by|group by|split by|"
-    r"breakdown by|break down by|breakdown of|distribution of|"
-)
-
-
-def _extract_dimension(t: str, extra_prefix: str = "") -> tuple[str, str, str | None, str] | None:
-    for name, pattern, span_key, log_key, label in _DIMENSIONS:
-        if re.search(
-            _GROUP_PREFIX + extra_prefix + r"which|what)\s+(?:the\s+)?(?:" + pattern + r")\b", t
-        ):
-            return name, span_key, log_key, label
-    return None
-
-
-def _noun_dimension(t: str) -> tuple[str, str, str | None, str] | None:
-    """Dimension named as the subject ("top 5 slowest *operations*")."""
-    best: tuple[int, tuple[str, str, str | None, str]] | None = None
-    for name, pattern, span_key, log_key, label in _DIMENSIONS:
-        m = re.search(r"\b(?:" + pattern + r")\b", t)
-        if m and (best is None or m.start() < best[0]):
-            best = (m.start(), (name, span_key, log_key, label))
-    return best[1] if best else None
-
-
-_DURATION_THRESHOLD_RE = re.compile(
-    r"(?:slower than|longer than|more than|over|above|exceed(?:s|ing)?|greater than|>)\s*"
-    r"(\d+(?:\.\d+)?)\s*(ms|millis(?:econds?)?|milliseconds?|s|secs?|seconds?)\b"
-)
-
-
-def _duration_threshold(t: str) -> tuple[str, str] | None:
-    m = _DURATION_THRESHOLD_RE.search(t)
-    if not m:
-        return None
-    value, unit = float(m.group(1)), m.group(2)
-    ms = value if unit.startswith("m") else value * 1000
-    literal = f"{int(ms)}ms" if ms < 1000 or ms % 1000 else f"{int(ms // 1000)}s"
-    # span $m.duration is a number of microseconds, so the threshold is one too
-    return f"$m.duration > {int(ms * 1000)}", f"slower than {literal}"
-
-
 # ------------------------------------------------------------ intent rules
 
 _ERROR_WORDS = re.compile(
@@ -421,10 +101,10 @@ def _is_slowest_traces(t: str) -> bool:
 
 def _is_top_n(t: str) -> bool:
     return bool(
-        re.search(r"\b(top|bottom)\s+" + _NUM + r"\b", t)
+        re.search(r"\b(top|bottom)\s+" + NUM + r"\b", t)
         or re.search(r"\btop\s+(services?|operations?|endpoints?|routes?|status)", t)
         or re.search(
-            _NUM + r"\s+(slowest|fastest|busiest|noisiest|worst|best|most|least|heaviest)\b", t
+            NUM + r"\s+(slowest|fastest|busiest|noisiest|worst|best|most|least|heaviest)\b", t
         )
         or re.search(
             r"\b(which|what)\s+(services?|operations?|endpoints?|routes?|status codes?|regions?)"
@@ -476,7 +156,7 @@ _SERVICE_OP_RE = re.compile(
 def _classify(
     t: str, *, phrases: list[str], op: str | None, services: list[str]
 ) -> tuple[str, float]:
-    pcts = _extract_percentiles(t)
+    pcts = extract_percentiles(t)
     if _is_slowest_traces(t):
         return "slowest_traces", 0.9
     if _is_top_n(t):
@@ -487,13 +167,13 @@ def _classify(
         return "latency_percentile", 0.9 if pcts else 0.8
     if _THROUGHPUT_RE.search(t):
         return "throughput", 0.85
-    if phrases and (_FREE_TEXT_RE.search(t) or _QUOTED_RE.search(t) or _LOG_WORDS.search(t)):
+    if phrases and (_FREE_TEXT_RE.search(t) or QUOTED_RE.search(t) or _LOG_WORDS.search(t)):
         return "free_text", 0.9
     if _ERROR_WORDS.search(t):
         return "error_search", 0.9
     if _DISTINCT_RE.search(t):
         return "distinct_values", 0.85
-    if _COUNT_BY_RE.search(t) and (_extract_dimension(t) or _COUNT_WORDS.search(t)):
+    if _COUNT_BY_RE.search(t) and (extract_dimension(t) or _COUNT_WORDS.search(t)):
         return "count_by", 0.85 if _COUNT_WORDS.search(t) else 0.75
     if phrases:
         return "free_text", 0.75
@@ -561,7 +241,7 @@ _SEVERITY_WORDS = {
 }
 
 
-def _dim_key(dim: tuple[str, str, str | None, str] | None, source: str) -> str | None:
+def _dim_key(dim: Dimension | None, source: str) -> str | None:
     if dim is None:
         return None
     return dim[1] if source == "spans" else dim[2]
@@ -586,15 +266,228 @@ def _pick_source(t: str, intent: str, phrases: list[str], dim_name: str | None) 
     return "logs" if logs and intent == "error_search" and "exception" in t else "spans"
 
 
+@dataclass(frozen=True)
+class _Ask:
+    """What the extractors found in one question: the input of every intent builder."""
+
+    t: str
+    source: str
+    services: list[str]
+    op: str | None
+    phrases: list[str]
+    window: Window | None
+    group_dim: Dimension | None
+    threshold: tuple[str, str] | None
+    errors_mentioned: bool
+    severity: str | None
+    where: str
+    dim_key: str | None
+    dim_label: str | None
+    how_many: bool
+
+
+# An intent builder adds the intent's filters and commands to the builder, returns the explanation
+_IntentBuilder = Callable[[_Builder, _Ask], str]
+
+
+def _build_error_search(b: _Builder, a: _Ask) -> str:
+    """Most recent errors, a count of errors, or errors grouped by a dimension."""
+    b.filters.append(b.error_filter())
+    if a.phrases:
+        b.filters.append(_phrase_filter(a.phrases, a.source))
+    if a.dim_key:
+        b.commands += [f"groupby {a.dim_key} aggregate count() as errors", "orderby errors desc"]
+        return f"Errors{a.where}, grouped by {a.dim_label}"
+    if a.how_many:
+        b.commands.append("count into errors")
+        return f"Number of errors{a.where}"
+    b.commands += ["orderby $m.timestamp desc", "limit 50"]
+    return f"Most recent errors{a.where}"
+
+
+def _build_latency_percentile(b: _Builder, a: _Ask) -> str:
+    """Duration percentiles/avg/max over spans, overall or by a dimension (or by service)."""
+    if a.errors_mentioned:
+        b.filters.append(b.error_filter())
+    aggs, agg_label, first = _latency_aggs(a.t)
+    dim_key, dim_label = a.dim_key, a.dim_label
+    if not dim_key and len(a.services) > 1:
+        dim_key, dim_label = "$l.serviceName", "service"
+    if dim_key:
+        b.commands += [f"groupby {dim_key} aggregate {aggs}", f"orderby {first} desc"]
+        return f"{agg_label} span duration (µs){a.where}, by {dim_label}"
+    b.commands.append(f"aggregate {aggs}, count() as spans")
+    return f"{agg_label} span duration (µs){a.where}"
+
+
+def _build_throughput(b: _Builder, a: _Ask) -> str:
+    """Counts per time bucket (requests, log lines or errors), optionally split by a dimension."""
+    if a.errors_mentioned:
+        b.filters.append(b.error_filter())
+    bucket = _bucket(a.t, a.window)
+    keys = f"roundTime($m.timestamp, {bucket}) as bucket"
+    if a.dim_key and a.group_dim and a.group_dim[0] != "trace":
+        keys += f", {a.dim_key}"
+    noun = "errors" if a.errors_mentioned else ("log lines" if a.source == "logs" else "requests")
+    b.commands += [f"groupby {keys} aggregate count() as {_ident(noun)}", "orderby bucket"]
+    by = f" and {a.dim_label}" if a.dim_key and "," in keys else ""
+    return f"{noun.capitalize()} per {bucket} bucket{by}{a.where}"
+
+
+def _build_top_n(b: _Builder, a: _Ask) -> str:
+    """`top`/`bottom` N of a dimension by duration, error count or volume."""
+    t, where, errors = a.t, a.where, a.errors_mentioned
+    n = extract_n(t, 5 if re.search(r"\b(slowest|fastest)\b", t) else 10)
+    bottom = bool(re.search(r"\b(bottom|fastest|least|fewest|lowest|best|quietest)\b", t))
+    dim = noun_dimension(t)
+    if dim is None or dim[0] in ("severity", "trace"):
+        dim = SERVICE_DIM
+    key = _dim_key(dim, b.source)
+    if key is None:  # e.g. operations asked of logs: operations only exist on spans
+        b.source, key = "spans", dim[1]
+        b.filters = [f.replace("$l.subsystemname", "$l.serviceName") for f in b.filters]
+    pcts = extract_percentiles(t)
+    if re.search(r"\b(slowest|slow|fastest|latency|latencies|longest|duration)\b", t):
+        if b.source != "spans":
+            b.source, key = "spans", dim[1]
+            b.filters = [f.replace("$l.subsystemname", "$l.serviceName") for f in b.filters]
+        if pcts:
+            q = f"0.{pcts[0]:02d}" if pcts[0] != 999 else "0.999"
+            by, metric = f"percentile({q}, $m.duration) as p{pcts[0]}_us", f"p{pcts[0]} duration"
+        else:
+            by, metric = "avg($m.duration) as avg_duration_us", "average duration"
+        if errors:
+            b.filters.append(b.error_filter())
+    elif errors:
+        b.filters.append(b.error_filter())
+        by, metric = "count() as errors", "error count"
+    else:
+        noun = "log_lines" if b.source == "logs" else "requests"
+        by, metric = f"count() as {noun}", noun.replace("_", " ")
+    kw = "bottom" if bottom else "top"
+    b.commands.append(f"{kw} {n} {key} by {by}")
+    return f"{kw.capitalize()} {n} {dim[3]}s by {metric}{where}"
+
+
+def _build_error_rate(b: _Builder, a: _Ask) -> str:
+    """Errors / requests over spans, overall (one service) or by a dimension (else service)."""
+    dim_key, dim_label = a.dim_key, a.dim_label
+    if not dim_key and len(a.services) != 1:
+        dim_key, dim_label = "$l.serviceName", "service"
+    aggs = f"count_if({SPAN_STATUS} >= 500) as errors, count() as total"
+    tail = ["create error_rate from errors / total"]
+    if dim_key:
+        b.commands += [f"groupby {dim_key} aggregate {aggs}", *tail, "orderby error_rate desc"]
+        return f"Error rate (errors / requests){a.where}, by {dim_label}"
+    b.commands += [f"aggregate {aggs}", *tail]
+    return f"Error rate (errors / requests){a.where}"
+
+
+def _build_free_text(b: _Builder, a: _Ask) -> str:
+    """Lines matching the phrases: the latest, a count, or counts by a dimension."""
+    if a.phrases:
+        b.filters.append(_phrase_filter(a.phrases, a.source))
+    if a.errors_mentioned and a.source == "logs":
+        b.filters.append(b.error_filter())
+    shown = " or ".join(f"'{p}'" for p in a.phrases) or "the text"
+    if a.dim_key:
+        b.commands += [f"countby {a.dim_key} into matches", "orderby matches desc"]
+        return f"Log lines containing {shown}{a.where}, counted by {a.dim_label}"
+    if a.how_many:
+        b.commands.append("count into matches")
+        return f"Number of log lines containing {shown}{a.where}"
+    b.commands += ["orderby $m.timestamp desc", "limit 50"]
+    return f"Log lines containing {shown}{a.where}"
+
+
+def _build_service_operation(b: _Builder, a: _Ask) -> str:
+    """The 50 most recent spans of a service/operation, with their key fields."""
+    if a.errors_mentioned:
+        b.filters.append(b.error_filter())
+    b.commands += [
+        "orderby $m.timestamp desc",
+        "limit 50",
+        "choose $m.timestamp, $l.serviceName, $l.operationName, $m.duration as duration_us, "
+        f"{SPAN_STATUS} as status_code, $l.traceId",
+    ]
+    return f"Recent spans{a.where}"
+
+
+def _build_slowest_traces(b: _Builder, a: _Ask) -> str:
+    """The N slowest traces (one span each), longest first."""
+    if a.errors_mentioned:
+        b.filters.append(b.error_filter())
+    n = extract_n(a.t, 10)
+    b.commands += [
+        "orderby $m.duration desc",
+        "dedupeby $l.traceId keep 1",
+        f"limit {n}",
+        "choose $l.traceId, $l.serviceName, $l.operationName, $m.duration as duration_us, "
+        "$m.timestamp",
+    ]
+    extra = f", {a.threshold[1]}" if a.threshold else ""
+    return f"The {n} slowest traces{a.where}{extra}"
+
+
+def _build_distinct_values(b: _Builder, a: _Ask) -> str:
+    """The distinct values of a dimension (service by default), with their row counts."""
+    dim = a.group_dim or noun_dimension(a.t) or SERVICE_DIM
+    key = _dim_key(dim, a.source) or dim[1]
+    if a.source == "logs" and dim[2] is None:
+        b.source, key = "spans", dim[1]
+        b.filters = [f.replace("$l.subsystemname", "$l.serviceName") for f in b.filters]
+    if a.errors_mentioned:
+        b.filters.append(b.error_filter())
+    # `distinct` keeps only the value, so order by an alias the groupby names
+    b.commands += [f"groupby {key} as value aggregate count() as rows", "orderby value"]
+    return f"Distinct {dim[3]} values{a.where}"
+
+
+def _build_count_by(b: _Builder, a: _Ask) -> str:
+    """A count of log lines or spans, overall or by a dimension."""
+    if a.severity and a.source == "logs":
+        b.filters.append(f"$m.severity == {a.severity}")
+    kind = "log lines" if a.source == "logs" else "spans"
+    if a.dim_key:
+        b.commands += [f"countby {a.dim_key} into total", "orderby total desc"]
+        return f"Count of {kind}{a.where} by {a.dim_label}"
+    b.commands.append("count into total")
+    return f"Count of {kind}{a.where}"
+
+
+def _build_recent_logs(b: _Builder, a: _Ask) -> str:
+    """The fallback: the 50 most recent log lines (or spans), scoped by what was recognised."""
+    if a.severity and b.source == "logs":
+        b.filters.append(f"$m.severity == {a.severity}")
+    b.commands += ["orderby $m.timestamp desc", "limit 50"]
+    kind = "log lines" if b.source == "logs" else "spans"
+    return f"Most recent {kind}{a.where}"
+
+
+_BUILDERS: dict[str, _IntentBuilder] = {
+    "error_search": _build_error_search,
+    "latency_percentile": _build_latency_percentile,
+    "count_by": _build_count_by,
+    "throughput": _build_throughput,
+    "top_n": _build_top_n,
+    "free_text": _build_free_text,
+    "service_operation": _build_service_operation,
+    "slowest_traces": _build_slowest_traces,
+    "error_rate": _build_error_rate,
+    "distinct_values": _build_distinct_values,
+    "recent_logs": _build_recent_logs,
+}
+
+
 def _generate(t: str) -> Generated:
-    window = _extract_window(t)
-    services = _extract_services(t)
-    op = _extract_operation(t)
+    window = extract_window(t)
+    services = extract_services(t)
+    op = extract_operation(t)
     if op and not services:
         services = [s for s, ops in OPERATIONS.items() if op in ops][:1]
-    phrases = _extract_phrases(t)
+    phrases = extract_phrases(t)
     intent, confidence = _classify(t, phrases=phrases, op=op, services=services)
-    group_dim = _extract_dimension(t)
+    group_dim = extract_dimension(t)
     source = _pick_source(t, intent, phrases, group_dim[0] if group_dim else None)
     b = _Builder(t, source)
     if window:
@@ -602,134 +495,31 @@ def _generate(t: str) -> Generated:
     b.add_service_filter(services)
     if op and source == "spans":
         b.filters.append(f"$l.operationName == {_lit(op)}")
-    threshold = _duration_threshold(t) if source == "spans" else None
+    threshold = duration_threshold(t) if source == "spans" else None
     if threshold and intent in ("slowest_traces", "service_operation", "count_by", "top_n"):
         b.filters.append(threshold[0])
-    errors_mentioned = bool(_ERROR_WORDS.search(t))
-    severity = next((v for k, v in _SEVERITY_WORDS.items() if re.search(rf"\b{k}\b", t)), None)
-
-    where = _where_text(services, op, window)
     dim_key = _dim_key(group_dim, source)
-    dim_label = group_dim[3] if group_dim and dim_key else None
-    how_many = bool(_COUNT_WORDS.search(t))
-
-    if intent == "error_search":
-        b.filters.append(b.error_filter())
-        if phrases:
-            b.filters.append(_phrase_filter(phrases, source))
-        if dim_key:
-            b.commands += [f"groupby {dim_key} aggregate count() as errors", "orderby errors desc"]
-            expl = f"Errors{where}, grouped by {dim_label}"
-        elif how_many:
-            b.commands.append("count into errors")
-            expl = f"Number of errors{where}"
-        else:
-            b.commands += ["orderby $m.timestamp desc", "limit 50"]
-            expl = f"Most recent errors{where}"
-    elif intent == "latency_percentile":
-        if errors_mentioned:
-            b.filters.append(b.error_filter())
-        aggs, agg_label, first = _latency_aggs(t)
-        if not dim_key and len(services) > 1:
-            dim_key, dim_label = "$l.serviceName", "service"
-        if dim_key:
-            b.commands += [f"groupby {dim_key} aggregate {aggs}", f"orderby {first} desc"]
-            expl = f"{agg_label} span duration (µs){where}, by {dim_label}"
-        else:
-            b.commands.append(f"aggregate {aggs}, count() as spans")
-            expl = f"{agg_label} span duration (µs){where}"
-    elif intent == "throughput":
-        if errors_mentioned:
-            b.filters.append(b.error_filter())
-        bucket = _bucket(t, window)
-        keys = f"roundTime($m.timestamp, {bucket}) as bucket"
-        if dim_key and group_dim and group_dim[0] != "trace":
-            keys += f", {dim_key}"
-        noun = "errors" if errors_mentioned else ("log lines" if source == "logs" else "requests")
-        b.commands += [f"groupby {keys} aggregate count() as {_ident(noun)}", "orderby bucket"]
-        by = f" and {dim_label}" if dim_key and "," in keys else ""
-        expl = f"{noun.capitalize()} per {bucket} bucket{by}{where}"
-    elif intent == "top_n":
-        expl = _top_n(b, t, services, where, errors_mentioned)
-    elif intent == "error_rate":
-        if not dim_key and len(services) != 1:
-            dim_key, dim_label = "$l.serviceName", "service"
-        aggs = f"count_if({SPAN_STATUS} >= 500) as errors, count() as total"
-        tail = ["create error_rate from errors / total"]
-        if dim_key:
-            b.commands += [f"groupby {dim_key} aggregate {aggs}", *tail, "orderby error_rate desc"]
-            expl = f"Error rate (errors / requests){where}, by {dim_label}"
-        else:
-            b.commands += [f"aggregate {aggs}", *tail]
-            expl = f"Error rate (errors / requests){where}"
-    elif intent == "free_text":
-        if phrases:
-            b.filters.append(_phrase_filter(phrases, source))
-        if errors_mentioned and source == "logs":
-            b.filters.append(b.error_filter())
-        shown = " or ".join(f"'{p}'" for p in phrases) or "the text"
-        if dim_key:
-            b.commands += [f"countby {dim_key} into matches", "orderby matches desc"]
-            expl = f"Log lines containing {shown}{where}, counted by {dim_label}"
-        elif how_many:
-            b.commands.append("count into matches")
-            expl = f"Number of log lines containing {shown}{where}"
-        else:
-            b.commands += ["orderby $m.timestamp desc", "limit 50"]
-            expl = f"Log lines containing {shown}{where}"
-    elif intent == "service_operation":
-        if errors_mentioned:
-            b.filters.append(b.error_filter())
-        b.commands += [
-            "orderby $m.timestamp desc",
-            "limit 50",
-            "choose $m.timestamp, $l.serviceName, $l.operationName, $m.duration as duration_us, "
-            f"{SPAN_STATUS} as status_code, $l.traceId",
-        ]
-        expl = f"Recent spans{where}"
-    elif intent == "slowest_traces":
-        if errors_mentioned:
-            b.filters.append(b.error_filter())
-        n = _extract_n(t, 10)
-        b.commands += [
-            "orderby $m.duration desc",
-            "dedupeby $l.traceId keep 1",
-            f"limit {n}",
-            "choose $l.traceId, $l.serviceName, $l.operationName, $m.duration as duration_us, "
-            "$m.timestamp",
-        ]
-        extra = f", {threshold[1]}" if threshold else ""
-        expl = f"The {n} slowest traces{where}{extra}"
-    elif intent == "distinct_values":
-        dim = group_dim or _noun_dimension(t) or _SERVICE_DIM
-        key = _dim_key(dim, source) or dim[1]
-        if source == "logs" and dim[2] is None:
-            b.source, key = "spans", dim[1]
-            b.filters = [f.replace("$l.subsystemname", "$l.serviceName") for f in b.filters]
-        if errors_mentioned:
-            b.filters.append(b.error_filter())
-        # `distinct` keeps only the value, so order by an alias the groupby names
-        b.commands += [f"groupby {key} as value aggregate count() as rows", "orderby value"]
-        expl = f"Distinct {dim[3]} values{where}"
-    elif intent == "count_by":
-        if severity and source == "logs":
-            b.filters.append(f"$m.severity == {severity}")
-        if dim_key:
-            b.commands += [f"countby {dim_key} into total", "orderby total desc"]
-            expl = f"Count of {'log lines' if source == 'logs' else 'spans'}{where} by {dim_label}"
-        else:
-            b.commands.append("count into total")
-            expl = f"Count of {'log lines' if source == 'logs' else 'spans'}{where}"
-    else:  # recent_logs fallback
-        if severity and b.source == "logs":
-            b.filters.append(f"$m.severity == {severity}")
-        b.commands += ["orderby $m.timestamp desc", "limit 50"]
-        kind = "log lines" if b.source == "logs" else "spans"
-        expl = f"Most recent {kind}{where}"
-    return Generated(b.text(), intent, confidence, expl)
+    ask = _Ask(
+        t=t,
+        source=source,
+        services=services,
+        op=op,
+        phrases=phrases,
+        window=window,
+        group_dim=group_dim,
+        threshold=threshold,
+        errors_mentioned=bool(_ERROR_WORDS.search(t)),
+        severity=next((v for k, v in _SEVERITY_WORDS.items() if re.search(rf"\b{k}\b", t)), None),
+        where=_where_text(services, op, window),
+        dim_key=dim_key,
+        dim_label=group_dim[3] if group_dim and dim_key else None,
+        how_many=bool(_COUNT_WORDS.search(t)),
+    )
+    explanation = _BUILDERS[intent](b, ask)
+    return Generated(b.text(), intent, confidence, explanation)
 
 
-def _where_text(services: list[str], op: str | None, window: _Window | None) -> str:
+def _where_text(services: list[str], op: str | None, window: Window | None) -> str:
     out = ""
     if services:
         out += " from " + ", ".join(services)
@@ -752,7 +542,7 @@ def _phrase_filter(phrases: list[str], source: str) -> str:
 
 
 def _latency_aggs(t: str) -> tuple[str, str, str]:
-    pcts = _extract_percentiles(t)
+    pcts = extract_percentiles(t)
     aggs: list[str] = []
     labels: list[str] = []
     if re.search(r"\b(average|avg|mean)\b", t):
@@ -771,7 +561,7 @@ def _latency_aggs(t: str) -> tuple[str, str, str]:
     return ", ".join(aggs), "/".join(labels), first
 
 
-def _bucket(t: str, window: _Window | None) -> str:
+def _bucket(t: str, window: Window | None) -> str:
     if re.search(r"\b(per second|each second|every second|rps|qps)\b", t):
         return "1s" if window and window.seconds <= 900 else "1m"
     if re.search(r"\b(per minute|each minute|every minute|minutely)\b", t):
@@ -787,39 +577,6 @@ def _bucket(t: str, window: _Window | None) -> str:
     if window.seconds <= 6 * 3600:
         return "5m"
     return "1h"
-
-
-def _top_n(b: _Builder, t: str, services: list[str], where: str, errors: bool) -> str:
-    n = _extract_n(t, 5 if re.search(r"\b(slowest|fastest)\b", t) else 10)
-    bottom = bool(re.search(r"\b(bottom|fastest|least|fewest|lowest|best|quietest)\b", t))
-    dim = _noun_dimension(t)
-    if dim is None or dim[0] in ("severity", "trace"):
-        dim = _SERVICE_DIM
-    key = _dim_key(dim, b.source)
-    if key is None:  # e.g. operations asked of logs: operations only exist on spans
-        b.source, key = "spans", dim[1]
-        b.filters = [f.replace("$l.subsystemname", "$l.serviceName") for f in b.filters]
-    pcts = _extract_percentiles(t)
-    if re.search(r"\b(slowest|slow|fastest|latency|latencies|longest|duration)\b", t):
-        if b.source != "spans":
-            b.source, key = "spans", dim[1]
-            b.filters = [f.replace("$l.subsystemname", "$l.serviceName") for f in b.filters]
-        if pcts:
-            q = f"0.{pcts[0]:02d}" if pcts[0] != 999 else "0.999"
-            by, metric = f"percentile({q}, $m.duration) as p{pcts[0]}_us", f"p{pcts[0]} duration"
-        else:
-            by, metric = "avg($m.duration) as avg_duration_us", "average duration"
-        if errors:
-            b.filters.append(b.error_filter())
-    elif errors:
-        b.filters.append(b.error_filter())
-        by, metric = "count() as errors", "error count"
-    else:
-        noun = "log_lines" if b.source == "logs" else "requests"
-        by, metric = f"count() as {noun}", noun.replace("_", " ")
-    kw = "bottom" if bottom else "top"
-    b.commands.append(f"{kw} {n} {key} by {by}")
-    return f"{kw.capitalize()} {n} {dim[3]}s by {metric}{where}"
 
 
 @lru_cache(maxsize=4096)

@@ -15,10 +15,11 @@ from __future__ import annotations
 import difflib
 import re
 import types
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path as FsPath
-from typing import cast
+from typing import Any, NoReturn, TypeVar, cast
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
@@ -165,11 +166,11 @@ def _unquote(raw: str) -> str:
     return _ESCAPES.sub(lambda m: _ESCAPE_MAP.get(m.group(1), m.group(1)), raw[1:-1])
 
 
-def _no_tokens(items: tuple) -> list:
+def _no_tokens(items: tuple[Any, ...]) -> list[Any]:
     return [i for i in items if not isinstance(i, Token) and i is not None]
 
 
-class _Parts(tuple):
+class _Parts(tuple[object, ...]):
     """Printed pieces of a sub-clause of a generic command (flattened into its parts)."""
 
 
@@ -214,8 +215,8 @@ def _part(item: object) -> tuple[object, ...]:
     return (item,)
 
 
-def _generic(name: str):
-    def build(self, *items):
+def _generic(name: str) -> Callable[..., n.Generic]:
+    def build(self: _ToAst, *items: Any) -> n.Generic:
         kw = next(i for i in items if isinstance(i, Token))
         parts: list[object] = [name]
         rest = list(items)
@@ -229,9 +230,12 @@ def _generic(name: str):
     return build
 
 
-def _list_callback(fn):
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def _list_callback(fn: _F) -> _F:
     """Marks a hot callback written against lark's own convention (one list of children)."""
-    fn.takes_list = True
+    fn.__dict__["takes_list"] = True
     return fn
 
 
@@ -244,58 +248,62 @@ class _ToAst:
     """
 
     # ---- commands
-    def unknown_command(self, tok):
+    def unknown_command(self, tok: Token) -> NoReturn:
         raise _unknown_command(tok.value, tok.line or 1, tok.column or 1)
 
     @_list_callback
-    def query(self, items):
+    def query(self, items: list[Any]) -> n.Query:
         return n.Query(tuple([i for i in items if type(i) is not Token]))
 
-    def source(self, kw, name, rng=None):
+    def source(
+        self, kw: Token, name: Token, rng: tuple[str, tuple[n.Expr, ...]] | None = None
+    ) -> n.Source:
         kind, args = rng if rng else (None, ())
         return n.Source(name.value, _pos(kw), _pos(name), kind, args)
 
-    def source_range(self, kw, *rest):
+    def source_range(self, kw: Token, *rest: Any) -> tuple[str, tuple[Any, ...]]:
         return kw.value, tuple(r for r in rest if not isinstance(r, Token))
 
     @_list_callback
-    def filter(self, c):
+    def filter(self, c: list[Any]) -> n.Filter:
         return n.Filter(c[1], n.Pos(c[0].line, c[0].column))
 
-    def block(self, kw, expr):
+    def block(self, kw: Token, expr: n.Expr) -> n.Block:
         return n.Block(expr, _pos(kw))
 
-    def agg_kw(self, tok):
+    def agg_kw(self, tok: Token) -> Token:
         return tok
 
-    def groupby(self, kw, keys, *rest):
+    def groupby(self, kw: Token, keys: tuple[n.Named, ...], *rest: Any) -> n.GroupBy:
         aggs = next((r for r in rest if isinstance(r, tuple)), ())
         return n.GroupBy(keys, aggs, _pos(kw))
 
-    def aggregate(self, kw, aggs):
+    def aggregate(self, kw: Token, aggs: tuple[n.Named, ...]) -> n.Aggregate:
         return n.Aggregate(aggs, _pos(kw))
 
-    def count(self, kw, *rest):
+    def count(self, kw: Token, *rest: Any) -> n.Count:
         return n.Count(rest[-1] if rest else None, _pos(kw))
 
-    def countby(self, kw, expr, *rest):
+    def countby(self, kw: Token, expr: n.Expr, *rest: Any) -> n.CountBy:
         clauses = dict(zip(rest[::2], rest[1::2], strict=True))
         by_type = {k.type: v for k, v in clauses.items()}
         return n.CountBy(expr, by_type.get("INTO"), _pos(kw), by_type.get("AS"))
 
-    def orderby(self, kw, *items):
+    def orderby(self, kw: Token, *items: Any) -> n.OrderBy:
         return n.OrderBy(tuple(_no_tokens(items)), _pos(kw))
 
-    def order_item(self, expr, direction=None):
+    def order_item(self, expr: n.Expr, direction: Token | None = None) -> tuple[n.Expr, bool]:
         return (expr, direction is not None and direction.type == "DESC")
 
-    def limit(self, kw, num):
+    def limit(self, kw: Token, num: Token) -> n.Limit:
         return n.Limit(float(num.value), num.value, _pos(kw), _pos(num))
 
-    def choose(self, kw, items):
+    def choose(self, kw: Token, items: tuple[n.Named, ...]) -> n.Choose:
         return n.Choose(items, _pos(kw))
 
-    def create(self, kw, target, _from, expr, *options):
+    def create(
+        self, kw: Token, target: n.Path, _from: Token, expr: n.Expr, *options: _Parts
+    ) -> n.Create | n.Generic:
         if options:
             parts: list[object] = ["create", target, "from", expr]
             for o in options:
@@ -303,7 +311,7 @@ class _ToAst:
             return n.Generic("create", tuple(parts), _pos(kw))
         return n.Create(target, expr, _pos(kw))
 
-    def create_option(self, on, a, b, c):
+    def create_option(self, on: Token, a: Token, b: Token, c: Token) -> _Parts:
         allowed = _CREATE_OPTIONS.get((a.value, b.value))
         if allowed is None:
             raise QueryError(
@@ -319,20 +327,22 @@ class _ToAst:
             )
         return _Parts(("on", a.value, b.value, c.value))
 
-    def remove(self, kw, *targets):
+    def remove(self, kw: Token, *targets: Any) -> n.Remove:
         return n.Remove(tuple(_no_tokens(targets)), _pos(kw))
 
-    def distinct(self, kw, items):
+    def distinct(self, kw: Token, items: tuple[n.Named, ...]) -> n.Distinct | n.Generic:
         if any(i.alias is not None for i in items):
             return n.Generic("distinct", ("distinct", items), _pos(kw))
         return n.Distinct(tuple(i.expr for i in items), _pos(kw))
 
-    def top(self, kw, num, items, _by, by):
+    def top(
+        self, kw: Token, num: Token, items: tuple[n.Named, ...], _by: Token, by: n.Named
+    ) -> n.Top:
         return n.Top(
             float(num.value), num.value, items, by, kw.type == "BOTTOM", _pos(kw), _pos(num)
         )
 
-    def dedupeby(self, kw, *rest):
+    def dedupeby(self, kw: Token, *rest: Any) -> n.DedupeBy:
         has_keep = len(rest) >= 2 and isinstance(rest[-2], Token) and rest[-2].type == "KEEP"
         num = rest[-1] if has_keep else None
         exprs = tuple(_no_tokens(rest[:-2] if has_keep else rest))
@@ -356,30 +366,30 @@ class _ToAst:
     union = _generic("union")
     stitch = _generic("stitch")
 
-    def group_set(self, _l, items, _r):
+    def group_set(self, _l: Token, items: object, _r: Token) -> _Parts:
         return _Parts(("(", items, ")"))
 
-    def join_condition(self, kw, *rest):
+    def join_condition(self, kw: Token, *rest: object) -> _Parts:
         parts: list[object] = [kw.value]
         for r in rest:
             parts.extend(_part(r))
         return _Parts(parts)
 
-    def extractor(self, name, _l, *rest):
+    def extractor(self, name: Token, _l: Token, *rest: Any) -> n.Call:
         return self.call(name, _l, *rest)
 
-    def typed(self, target, _colon, type_):
+    def typed(self, target: n.Path, _colon: Token, type_: Token) -> n.Cast:
         return n.Cast(target, type_.value, _pos(type_))
 
     @_list_callback
-    def named_list(self, items):
+    def named_list(self, items: list[Any]) -> tuple[Any, ...]:
         return tuple(items[::2])  # named, COMMA, named, ...
 
     @_list_callback
-    def named(self, c):
+    def named(self, c: list[Any]) -> n.Named:
         return n.Named(c[0], c[2] if len(c) == 3 else None)
 
-    def target(self, *items):
+    def target(self, *items: Any) -> n.Path:
         side, root, accessors = _side_split(items)
         if root.type == "VARIABLE" and not accessors and side is None:
             return n.Path(_scope(root), (), False, _pos(root), None)
@@ -388,7 +398,7 @@ class _ToAst:
             return base
         return n.Path(base.scope, (*base.parts, *accessors), base.bare, base.pos, base.side)
 
-    def _path_token(self, side, tok):
+    def _path_token(self, side: Token | None, tok: Token) -> n.Path:
         sd = side.value[:-2] if side is not None else None
         parts = tok.value.split(".")
         pos = n.Pos(tok.line or 1, tok.column or 1)
@@ -398,12 +408,12 @@ class _ToAst:
         return n.Path("d", tuple(parts), True, pos, sd)
 
     @_list_callback
-    def path(self, items):
+    def path(self, items: list[Any]) -> n.Path:
         if len(items) == 1:
             return self._path_token(None, items[0])
         return self._path_token(items[0], items[1])
 
-    def path_call(self, tok, _lpar, *rest):
+    def path_call(self, tok: Token, _lpar: Token, *rest: Any) -> n.Call:
         args = rest[0] if len(rest) == 2 else None
         recv_text, _, name = tok.value.rpartition(".")
         column = (tok.column or 1) + len(recv_text) + 1
@@ -412,15 +422,16 @@ class _ToAst:
         names = (None, *names) if names else ()
         return n.Call(name, (recv, *args), True, n.Pos(tok.line or 1, column), names)
 
-    def accessor(self, *items):
+    def accessor(self, *items: Token) -> str:
         tok = items[1] if len(items) > 1 else items[0]
         if tok.type == "STRING":
             return _unquote(tok.value)
-        return tok.value
+        text: str = tok.value
+        return text
 
     # ---- expressions
     @_list_callback
-    def binop(self, c):
+    def binop(self, c: list[Any]) -> n.Binary:
         left, op, right = c
         if op.value in _COMPARISONS and (type(left) is n.Path or type(right) is n.Path):
             if _is_severity(left):
@@ -429,63 +440,65 @@ class _ToAst:
                 left = _severity_enum(left)
         return n.Binary(op.value, left, right, n.Pos(op.line, op.column))
 
-    def unop(self, op, operand):
+    def unop(self, op: Token, operand: n.Expr) -> n.Unary:
         return n.Unary(op.value, operand, _pos(op))
 
-    def var(self, *items):
+    def var(self, *items: Any) -> n.Path:
         side, tok = (None, items[0]) if len(items) == 1 else items
         sd = side.value[:-2] if side is not None else None
         return n.Path(_scope(tok), (), False, _pos(tok), sd)
 
-    def ident(self, *items):
+    def ident(self, *items: Any) -> n.Path:
         side, tok = (None, items[0]) if len(items) == 1 else items
         sd = side.value[:-2] if side is not None else None
         return n.Path("d", (tok.value,), True, _pos(tok), sd)
 
-    def field(self, recv, _dot, name):
+    def field(self, recv: n.Expr, _dot: Token, name: Token) -> n.Path | n.Index:
         if isinstance(recv, n.Path):
             return n.Path(recv.scope, (*recv.parts, name.value), recv.bare, recv.pos, recv.side)
         key = n.Lit(name.value, "string", repr(name.value), _pos(name))
         return n.Index(recv, key, _pos(name))
 
-    def index(self, recv, _l, key, _r):
+    def index(self, recv: n.Expr, _l: Token, key: n.Expr, _r: Token) -> n.Path | n.Index:
         if isinstance(recv, n.Path) and isinstance(key, n.Lit) and key.kind == "string":
             part = cast(str, key.value)  # a string literal's value
             return n.Path(recv.scope, (*recv.parts, part), recv.bare, recv.pos, recv.side)
         return n.Index(recv, key, _pos(_l))
 
-    def method(self, recv, _dot, name, _lpar, *rest):
+    def method(self, recv: n.Expr, _dot: Token, name: Token, _lpar: Token, *rest: Any) -> n.Call:
         args = rest[0] if len(rest) == 2 else None
         args, names = _split_args(args)
         names = (None, *names) if names else ()
         return n.Call(name.value, (recv, *args), True, _pos(name), names)
 
-    def call(self, name, _lpar, *rest):
+    def call(self, name: Token, _lpar: Token, *rest: Any) -> n.Call:
         args = rest[0] if len(rest) == 2 else None
         args, names = _split_args(args)
         return n.Call(name.value, args, False, _pos(name), names)
 
-    def cast(self, expr, _colon, type_):
+    def cast(self, expr: n.Expr, _colon: Token, type_: Token) -> n.Cast:
         return n.Cast(expr, type_.value, _pos(type_))
 
     @_list_callback
-    def args(self, items):
+    def args(self, items: list[Any]) -> tuple[Any, ...]:
         return tuple(items[::2])  # arg, COMMA, arg, ...
 
-    def named_arg(self, name, _eq, expr):
+    def named_arg(self, name: Token, _eq: Token, expr: n.Expr) -> _NamedArg:
         return _NamedArg(name.value, expr)
 
-    def paren(self, _l, expr, _r):
+    def paren(self, _l: Token, expr: n.Expr, _r: Token) -> n.Expr:
         return expr
 
-    def array(self, lsqb, *rest):
+    def array(self, lsqb: Token, *rest: Any) -> n.Array:
         args = rest[0] if len(rest) == 2 else None
         items, names = _split_args(args)
         if names:
-            raise QueryError("an array holds values, not `name=value`", lsqb.line, lsqb.column)
+            raise QueryError(
+                "an array holds values, not `name=value`", lsqb.line or 1, lsqb.column or 1
+            )
         return n.Array(items, _pos(lsqb))
 
-    def case(self, kw, _lb, *raw):
+    def case(self, kw: Token, _lb: Token, *raw: Any) -> n.Case:
         items = [i for i in raw if not isinstance(i, Token) and i is not None]
         subject = None
         if kw.value != "case":
@@ -510,23 +523,25 @@ class _ToAst:
                 clauses.append((cond, result))
         return n.Case(kw.value, subject, tuple(clauses), default, _pos(kw))
 
-    def case_item(self, cond, _arrow=None, result=None):
+    def case_item(
+        self, cond: n.Expr, _arrow: Token | None = None, result: n.Expr | None = None
+    ) -> tuple[n.Expr, n.Expr | None]:
         return (cond, result)
 
     @_list_callback
-    def string(self, c):
+    def string(self, c: list[Any]) -> n.Lit:
         tok = c[0]
         raw = tok.value
         value = _unquote(raw) if "\\" in raw else raw[1:-1]
         return n.Lit(value, "string", raw, n.Pos(tok.line, tok.column))
 
-    def regex(self, tok):
+    def regex(self, tok: Token) -> n.Lit:
         return n.Lit(tok.value[1:-1], "regex", tok.value, _pos(tok))
 
-    def template(self, tok):
+    def template(self, tok: Token) -> n.Template:
         return _template(tok)
 
-    def timestamp(self, at, inner):
+    def timestamp(self, at: Token, inner: n.Expr) -> n.TimestampOf:
         if isinstance(inner, n.Lit) and inner.kind == "string":
             ns = 0 if inner.value == "now" else parse_timestamp(str(inner.value))
             if ns is None:
@@ -539,32 +554,32 @@ class _ToAst:
         return n.TimestampOf(inner, _pos(at))
 
     @_list_callback
-    def number(self, c):
+    def number(self, c: list[Any]) -> n.Lit:
         tok = c[0]
         text = tok.value
         value = float(text) if any(c in text for c in ".eE") else int(text)
         return n.Lit(value, "number", text, _pos(tok))
 
-    def duration(self, tok):
+    def duration(self, tok: Token) -> n.Lit:
         return n.Lit(duration_ns(tok.value), "duration", tok.value, _pos(tok))
 
-    def true(self, tok):
+    def true(self, tok: Token) -> n.Lit:
         return n.Lit(True, "bool", "true", _pos(tok))
 
-    def false(self, tok):
+    def false(self, tok: Token) -> n.Lit:
         return n.Lit(False, "bool", "false", _pos(tok))
 
-    def null(self, tok):
+    def null(self, tok: Token) -> n.Lit:
         return n.Lit(None, "null", "null", _pos(tok))
 
 
-def _side_split(items: tuple) -> tuple[Token | None, Token, tuple]:
+def _side_split(items: tuple[Any, ...]) -> tuple[Token | None, Token, tuple[Any, ...]]:
     if isinstance(items[0], Token) and items[0].type == "SIDE":
         return items[0], items[1], items[2:]
     return None, items[0], items[1:]
 
 
-def _split_args(args: tuple | None) -> tuple[tuple, tuple]:
+def _split_args(args: tuple[Any, ...] | None) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     if not args:
         return (), ()
     if not any(isinstance(a, _NamedArg) for a in args):

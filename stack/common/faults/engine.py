@@ -140,7 +140,8 @@ class FaultEngine:
                                 await self.refresh()
                     finally:
                         with contextlib.suppress(Exception):
-                            await pubsub.aclose()
+                            # redis's PubSub.aclose has no annotations
+                            await pubsub.aclose()  # type: ignore[no-untyped-call]
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -65,4 +65,5 @@ def redis_delay(engine: FaultEngine) -> float:
     if fault is None:
         return 0.0
     mark_span(fault)
-    return fault.params["ms"] / 1000
+    delay: float = fault.params["ms"] / 1000
+    return delay
