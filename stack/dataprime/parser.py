@@ -34,7 +34,7 @@ MAX_NESTING = 64
 
 # canonical command name -> aliases (documented in commands-reference/*)
 COMMAND_ALIASES: dict[str, tuple[str, ...]] = {
-    "source": (),
+    "source": ("from",),
     "filter": ("f", "where"),
     "block": (),
     "choose": ("select",),

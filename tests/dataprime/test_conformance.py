@@ -131,7 +131,7 @@ def test_invalid_corpus_size_and_quality() -> None:
 
 def test_every_command_and_alias_parses() -> None:
     samples = {
-        "source": "source logs", "filter": "filter x", "f": "f x", "where": "where x",
+        "source": "source logs", "from": "from logs", "filter": "filter x", "f": "f x", "where": "where x",
         "block": "block x", "choose": "choose x", "select": "select x",
         "create": "create y from x", "add": "add y from x", "c": "c y from x", "a": "a y from x",
         "groupby": "groupby x aggregate count()", "multigroupby": "multigroupby (x) agg count()",
@@ -149,7 +149,7 @@ def test_every_command_and_alias_parses() -> None:
     }  # fmt: skip
     assert set(samples) == set(COMMAND_NAMES)
     for name, q in samples.items():
-        text = q if name == "source" else f"source logs | {q}"
+        text = q if name in ("source", "from") else f"source logs | {q}"
         assert validate(text).valid, (name, validate(text).errors)
     for q in ("order by x desc", "sort by x", "groupby x calc count()", "groupby x calc sum(x)"):
         assert validate(f"source logs | {q}").valid, q
