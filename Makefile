@@ -2,10 +2,13 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: bootstrap collector demo demo-fast test test-unit test-docker lint up down status lab bench clean
+.PHONY: bootstrap lock collector demo demo-fast test test-unit test-docker lint up down status lab bench clean
 
 bootstrap:            ## system packages, .venv, collector (idempotent)
 	@bash scripts/bootstrap.sh
+
+lock:                 ## re-pin requirements/*.lock from pyproject.toml (UPGRADE=1: newest)
+	@bash scripts/lock.sh
 
 collector:            ## build the collector (cached by the manifest hash)
 	@bash scripts/build-collector.sh

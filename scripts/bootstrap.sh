@@ -33,7 +33,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
-# Python environment, reinstalled only when pyproject.toml changes.
+# Python environment from the lock (requirements/native.lock: every package pinned and
+# hash-checked, `make lock` regenerates it), reinstalled only when pyproject.toml or the
+# lock changes.
 PY="${PYTHON:-python3}"
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "Python >= 3.11 is required (found: $("$PY" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
@@ -43,11 +45,12 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$PY" -m venv .venv
 fi
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+stamp=".venv/.installed-$(cat pyproject.toml requirements/native.lock | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  echo "==> installing Python dependencies into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[load,labs,room,dev]'
+  echo "==> installing Python dependencies into .venv (requirements/native.lock)"
+  .venv/bin/python -m pip install -q --require-hashes -r requirements/native.lock
+  # The kit itself, editable; its dependencies are the lock's (already there).
+  .venv/bin/python -m pip install -q --no-deps -e .
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

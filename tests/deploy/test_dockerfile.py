@@ -18,6 +18,7 @@ import pytest
 
 from stack.common.settings import ServiceName
 from tests.deploy import REPO
+from tests.deploy.locks import pins
 
 DOCKERFILE = REPO / "stack" / "Dockerfile"
 BUILD_TOOLS = re.compile(r"\b(build-essential|gcc|g\+\+|clang|make|python3-dev|libc6-dev)\b")
@@ -160,11 +161,17 @@ def test_dockerignore_keeps_context_small_and_secret_free(stages: dict) -> None:
     assert not copied & ignored, copied & ignored
 
 
-def build_recipe() -> Path:
-    """The script the builder stage runs to write the requirement lists (copied, then run)."""
-    runs = parse()[1][0].instructions("RUN")
-    assert "python requirements.py" in runs, runs
-    return REPO / "stack" / "docker" / "requirements.py"
+def installed_locks() -> dict[str, Path]:
+    """stage → the lock file its `pip install --require-hashes -r` installs (copied, then run)."""
+    stages = {s.name: s for s in parse()[1]}
+    out = {}
+    for name in ("builder", "lab-builder"):
+        runs = " ".join(stages[name].instructions("RUN"))
+        m = re.search(r"pip install --require-hashes -r (\S+\.lock)", runs)
+        assert m, (name, runs)
+        out[name] = REPO / "requirements" / m.group(1)
+        assert out[name].is_file(), out[name]
+    return out
 
 
 def test_dockerfile_needs_no_external_frontend() -> None:
@@ -177,20 +184,16 @@ def test_dockerfile_needs_no_external_frontend() -> None:
 
 def test_image_python_environment_builds_natively(tmp_path: Path) -> None:
     """Rebuild the image's /opt/venv + /app natively, offline: a fresh venv whose packages are
-    the project venv's (a .pth line), checked against the requirement list the Dockerfile
-    derives from pyproject.toml, then the image's entry point run from a copy of /app.
-    (A real `pip install -r requirements.txt` into a fresh venv took 56 s here, network-bound;
-    this keeps the suite offline and fast.)"""
+    the project venv's (a .pth line), checked against the pins of the lock the Dockerfile
+    installs, then the image's entry point run from a copy of /app. (A real `pip install -r`
+    into a fresh venv took 56 s here, network-bound; this keeps the suite offline and fast.)"""
     from packaging.requirements import Requirement
 
-    build = tmp_path / "src"
-    build.mkdir()
-    shutil.copy(REPO / "pyproject.toml", build)
-    subprocess.run([sys.executable, str(build_recipe())], cwd=build, check=True)
-    requirements = [r for r in (build / "requirements.txt").read_text().splitlines() if r]
-    assert any(r.startswith("fastapi") for r in requirements)
-    lab = (build / "requirements-lab.txt").read_text()
-    assert "locust" in lab and "papermill" in lab and "jupyterlab" in lab
+    locks = installed_locks()
+    requirements = pins(locks["builder"])
+    assert any(r.startswith("fastapi==") for r in requirements)
+    lab = " ".join(pins(locks["lab-builder"]))
+    assert "locust==" in lab and "papermill==" in lab and "jupyterlab==" in lab
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)

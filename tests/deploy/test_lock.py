@@ -1,0 +1,78 @@
+"""The locks (requirements/*.lock, `make lock`) agree with pyproject.toml and with each other,
+and both installers use them: checked offline, from the files."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+from packaging.requirements import Requirement
+
+from tests.deploy import REPO
+from tests.deploy.locks import LOCKS, canonical, pinned
+
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+EXTRAS = PROJECT["optional-dependencies"]
+# lock → what it must satisfy (scripts/lock.sh builds each from the same sets)
+WANTS = {
+    "native.lock": [*PROJECT["dependencies"], *(r for e in ("load", "labs", "room", "dev")
+                                                for r in EXTRAS[e])],
+    "runtime.lock": PROJECT["dependencies"],
+    "lab.lock": [*PROJECT["dependencies"], *EXTRAS["labs"], *EXTRAS["load"]],
+}  # fmt: skip
+
+
+def unsatisfied(lock: str, wants: list[str]) -> list[str]:
+    pins = pinned(LOCKS / lock)
+    bad = []
+    for line in wants:
+        req = Requirement(line)
+        version = pins.get(canonical(req.name))
+        if version is None:
+            bad.append(f"{req.name}: not pinned")
+        elif not req.specifier.contains(version, prereleases=True):
+            bad.append(f"{req.name}: {version} not in {req.specifier}")
+    return bad
+
+
+@pytest.mark.parametrize("lock", sorted(WANTS))
+def test_every_requirement_is_pinned_within_its_range(lock: str) -> None:
+    assert not unsatisfied(lock, WANTS[lock]), "run `make lock`"
+
+
+def test_a_range_the_lock_misses_is_caught() -> None:
+    """The check above can fail: a range that excludes the pinned version is reported."""
+    fastapi = pinned(LOCKS / "runtime.lock")["fastapi"]
+    assert unsatisfied("runtime.lock", [f"fastapi>{fastapi}", "no-such-package>=1"]) == [
+        f"fastapi: {fastapi} not in >{fastapi}",
+        "no-such-package: not pinned",
+    ]
+
+
+@pytest.mark.parametrize("lock", sorted(WANTS))
+def test_every_pin_is_hash_checked(lock: str) -> None:
+    text = (LOCKS / lock).read_text()
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 2)[2])
+    missing = [b.split()[0] for b in blocks if b.strip() and "--hash=sha256:" not in b]
+    assert not missing, missing
+
+
+def test_the_image_and_the_checkout_get_the_same_versions() -> None:
+    native = pinned(LOCKS / "native.lock")
+    for lock in ("runtime.lock", "lab.lock"):
+        differ = {n: (v, native.get(n)) for n, v in pinned(LOCKS / lock).items()
+                  if native.get(n) != v}  # fmt: skip
+        assert not differ, (lock, differ)
+
+
+def test_both_installers_install_the_locks() -> None:
+    bootstrap = (REPO / "scripts" / "bootstrap.sh").read_text()
+    assert "pip install -q --require-hashes -r requirements/native.lock" in bootstrap
+    assert "--no-deps -e ." in bootstrap
+    # The stamp covers the lock: a re-pinned lock reinstalls.
+    assert re.search(r"stamp=.*requirements/native\.lock", bootstrap)
+    dockerfile = (REPO / "stack" / "Dockerfile").read_text()
+    assert "pip install --require-hashes -r runtime.lock" in dockerfile
+    assert "pip install --require-hashes -r lab.lock" in dockerfile
+    assert "COPY requirements/runtime.lock requirements/lab.lock ./" in dockerfile
