@@ -131,7 +131,8 @@ def test_invalid_corpus_size_and_quality() -> None:
 
 def test_every_command_and_alias_parses() -> None:
     samples = {
-        "source": "source logs", "from": "from logs", "filter": "filter x", "f": "f x", "where": "where x",
+        "source": "source logs", "from": "from logs",
+        "filter": "filter x", "f": "f x", "where": "where x",
         "block": "block x", "choose": "choose x", "select": "select x",
         "create": "create y from x", "add": "add y from x", "c": "c y from x", "a": "a y from x",
         "groupby": "groupby x aggregate count()", "multigroupby": "multigroupby (x) agg count()",
