@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     module = importlib.import_module(SERVICE_MODULES[service])
     config = uvicorn.Config(
-        module.app,
+        module.create_app(settings),
         host=settings.bind_host,
         port=settings.port(service),
         loop="uvloop",

@@ -51,14 +51,18 @@ class Service:
         title: str | None = None,
         settings: Settings | None = None,
         public_api: bool = False,
+        redis: aioredis.Redis | None = None,
     ) -> None:
+        """`redis`: a client to use instead of creating one (tests pass their own). The
+        service closes on shutdown only a client it created; a passed one stays its owner's."""
         self.name = name
         self.settings = settings or get_settings()
         setup_logging(name.value, self.settings.log_level)
         self.version = self.settings.service_version
-        self.redis: aioredis.Redis | None = create_redis(self.settings) if uses_redis else None
         # Faults live in Redis; every service reads them, so every service holds a client.
-        self._fault_redis = self.redis or create_redis(self.settings)
+        self._owns_redis = redis is None
+        self._fault_redis = redis if redis is not None else create_redis(self.settings)
+        self.redis: aioredis.Redis | None = self._fault_redis if uses_redis else None
         self.faults = FaultEngine(name, self._fault_redis, self.settings.fault_poll_seconds)
         self.memory_leak = MemoryLeak(self.faults)
         set_delay_hook(lambda: redis_delay(self.faults))
@@ -112,7 +116,9 @@ class Service:
     # -- internals ----------------------------------------------------------------------
     async def _ping_redis(self) -> None:
         assert self.redis is not None
-        await cast("Awaitable[bool]", self.redis.ping())
+        # redis-py < 8 types asyncio commands `Awaitable[X] | X`, 8 `Awaitable[X]`: cast to what
+        # checks under both (the reply is unused)
+        await cast("Awaitable[object]", self.redis.ping())
 
     def _add_probes(self) -> None:
         @self.app.get("/health", include_in_schema=False)
@@ -174,9 +180,9 @@ class Service:
             await self.faults.stop()
             await self.memory_leak.release()
             await self.http.close()
-            for client in {id(c): c for c in (self.redis, self._fault_redis) if c}.values():
+            if self._owns_redis:
                 with contextlib.suppress(Exception):
-                    await client.aclose()
+                    await self._fault_redis.aclose()
             log.info("service stopped")
             self.telemetry.shutdown()
 

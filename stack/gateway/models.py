@@ -4,23 +4,33 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from stack.common.settings import get_settings
+from stack.common.settings import Settings
 from stack.dataprime.generator import normalize_question
 
-_settings = get_settings()
+# The settings' defaults; `request_models(settings)` applies a deployment's own limits.
+QUESTION_MAX_CHARS: int = Settings.model_fields["question_max_chars"].default
+COMMENT_MAX_CHARS: int = Settings.model_fields["comment_max_chars"].default
+
+
+def _question_field(max_chars: int) -> Any:
+    return Field(
+        min_length=1,
+        max_length=max_chars,
+        description="A question about logs or traces in plain language",
+        examples=["errors from checkout in the last hour by status code"],
+    )
+
+
+def _comment_field(max_chars: int) -> Any:
+    return Field(None, max_length=max_chars)
 
 
 class QuestionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(
-        min_length=1,
-        max_length=_settings.question_max_chars,
-        description="A question about logs or traces in plain language",
-        examples=["errors from checkout in the last hour by status code"],
-    )
+    question: str = _question_field(QUESTION_MAX_CHARS)
 
     @field_validator("question")
     @classmethod
@@ -75,7 +85,29 @@ class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rating: int = Field(ge=1, le=5, description="1 (useless) to 5 (exactly right)")
-    comment: str | None = Field(None, max_length=_settings.comment_max_chars)
+    comment: str | None = _comment_field(COMMENT_MAX_CHARS)
+
+
+def request_models(settings: Settings) -> tuple[type[QuestionIn], type[FeedbackIn]]:
+    """`QuestionIn` and `FeedbackIn` with the length limits `settings` configure (the same
+    classes when they are the defaults; otherwise subclasses of the same name and schema)."""
+    question: type[QuestionIn] = QuestionIn
+    feedback: type[FeedbackIn] = FeedbackIn
+    if settings.question_max_chars != QUESTION_MAX_CHARS:
+        question = create_model(
+            "QuestionIn",
+            __base__=QuestionIn,
+            __module__=__name__,
+            question=(str, _question_field(settings.question_max_chars)),
+        )
+    if settings.comment_max_chars != COMMENT_MAX_CHARS:
+        feedback = create_model(
+            "FeedbackIn",
+            __base__=FeedbackIn,
+            __module__=__name__,
+            comment=(str | None, _comment_field(settings.comment_max_chars)),
+        )
+    return question, feedback
 
 
 class FeedbackOut(BaseModel):

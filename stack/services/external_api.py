@@ -6,7 +6,9 @@ of base + per-token, and 429 + Retry-After when its own rate limit is exceeded o
 forwards to that OpenAI-compatible provider instead.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the routes are declared inside `create_app` with a
+# request model built there (its default model comes from the settings), and FastAPI resolves
+# string annotations only in the module's globals.
 
 import asyncio
 import secrets
@@ -14,30 +16,23 @@ import time
 from typing import Any, Literal
 
 import orjson
+import redis.asyncio as aioredis
+from fastapi import FastAPI
 from opentelemetry import trace
 from pydantic import BaseModel, Field
 
 from stack.common.faults import mark_span
 from stack.common.problems import Problem
 from stack.common.service import Service
-from stack.common.settings import ServiceName
+from stack.common.settings import ServiceName, Settings
 from stack.dataprime import generate
 
-service = Service(ServiceName.EXTERNAL_API)
-app = service.app
-settings = service.settings
 GEN_AI_SYSTEM = "workshop-stand-in"
 
 
 class Message(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str = Field(max_length=20_000)
-
-
-class ChatRequest(BaseModel):
-    model: str = Field(settings.llm_model, max_length=100)
-    messages: list[Message] = Field(min_length=1, max_length=50)
-    max_tokens: int = Field(256, ge=1, le=4096)
 
 
 class TokenBucket:
@@ -59,9 +54,6 @@ class TokenBucket:
         return (1 - self.tokens) / self.rate
 
 
-bucket = TokenBucket(settings.llm_rate_limit_rps)
-
-
 def count_tokens(text: str) -> int:
     # ~4 characters per token, the usual rule of thumb for English text.
     return max(1, (len(text) + 3) // 4)
@@ -73,77 +65,93 @@ def rate_limited(retry_after: int, reason: str) -> Problem:
         reason,
         headers={"retry-after": str(retry_after)},
         slug="rate-limited",
-        service=service.name.value,
+        service=ServiceName.EXTERNAL_API.value,
     )
 
 
-@app.post("/v1/chat/completions")
-async def chat_completions(body: ChatRequest) -> dict[str, Any]:
-    span = trace.get_current_span()
-    span.set_attribute("gen_ai.system", GEN_AI_SYSTEM)
-    span.set_attribute("gen_ai.operation.name", "chat")
-    span.set_attribute("gen_ai.request.model", body.model)
-    if fault := service.faults.firing("llm_rate_limit"):
-        mark_span(fault)
-        raise rate_limited(fault.params["retry_after_s"], "rate limit exceeded (injected fault)")
-    wait = bucket.take()
-    if wait:
-        raise rate_limited(max(1, round(wait)), "rate limit exceeded")
+def create_app(settings: Settings | None = None, *, redis: aioredis.Redis | None = None) -> FastAPI:
+    """The stand-in provider's app (run by `python -m stack.run external-api-service`)."""
+    service = Service(ServiceName.EXTERNAL_API, settings=settings, redis=redis)
+    app = service.app
+    cfg = service.settings
+    bucket = TokenBucket(cfg.llm_rate_limit_rps)
 
-    if settings.llm_provider_base_url and settings.llm_provider_api_key.get_secret_value():
-        return await _forward(body)
+    class ChatRequest(BaseModel):
+        model: str = Field(cfg.llm_model, max_length=100)
+        messages: list[Message] = Field(min_length=1, max_length=50)
+        max_tokens: int = Field(256, ge=1, le=4096)
 
-    question = next((m.content for m in reversed(body.messages) if m.role == "user"), "")
-    generated = generate(question)
-    content = orjson.dumps(
-        {
-            "query": generated.query,
-            "intent": generated.intent,
-            "explanation": generated.explanation,
-            "confidence": generated.confidence,
-        }
-    ).decode()
-    prompt_tokens = sum(count_tokens(m.content) for m in body.messages)
-    completion_tokens = min(body.max_tokens, count_tokens(content))
-    await asyncio.sleep(
-        (settings.llm_base_ms + settings.llm_per_token_ms * (prompt_tokens + completion_tokens))
-        / 1000
-    )
-    span.set_attribute("gen_ai.response.model", body.model)
-    span.set_attribute("gen_ai.usage.input_tokens", prompt_tokens)
-    span.set_attribute("gen_ai.usage.output_tokens", completion_tokens)
-    return {
-        "id": f"chatcmpl-{secrets.token_hex(8)}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": body.model,
-        "choices": [
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatRequest) -> dict[str, Any]:
+        span = trace.get_current_span()
+        span.set_attribute("gen_ai.system", GEN_AI_SYSTEM)
+        span.set_attribute("gen_ai.operation.name", "chat")
+        span.set_attribute("gen_ai.request.model", body.model)
+        if fault := service.faults.firing("llm_rate_limit"):
+            mark_span(fault)
+            raise rate_limited(
+                fault.params["retry_after_s"], "rate limit exceeded (injected fault)"
+            )
+        wait = bucket.take()
+        if wait:
+            raise rate_limited(max(1, round(wait)), "rate limit exceeded")
+
+        if cfg.llm_provider_base_url and cfg.llm_provider_api_key.get_secret_value():
+            return await _forward(body)
+
+        question = next((m.content for m in reversed(body.messages) if m.role == "user"), "")
+        generated = generate(question)
+        content = orjson.dumps(
             {
-                "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
+                "query": generated.query,
+                "intent": generated.intent,
+                "explanation": generated.explanation,
+                "confidence": generated.confidence,
             }
-        ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-    }
+        ).decode()
+        prompt_tokens = sum(count_tokens(m.content) for m in body.messages)
+        completion_tokens = min(body.max_tokens, count_tokens(content))
+        await asyncio.sleep(
+            (cfg.llm_base_ms + cfg.llm_per_token_ms * (prompt_tokens + completion_tokens)) / 1000
+        )
+        span.set_attribute("gen_ai.response.model", body.model)
+        span.set_attribute("gen_ai.usage.input_tokens", prompt_tokens)
+        span.set_attribute("gen_ai.usage.output_tokens", completion_tokens)
+        return {
+            "id": f"chatcmpl-{secrets.token_hex(8)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
 
+    async def _forward(body: ChatRequest) -> dict[str, Any]:
+        """Pass-through to a real OpenAI-compatible provider (only when configured)."""
+        url = cfg.llm_provider_base_url.rstrip("/") + "/chat/completions"
+        headers = {"authorization": f"Bearer {cfg.llm_provider_api_key.get_secret_value()}"}
+        async with service.http.session.post(url, json=body.model_dump(), headers=headers) as resp:
+            payload = await resp.json(content_type=None)
+            if resp.status == 429:
+                raise rate_limited(int(resp.headers.get("retry-after", "1")), "provider rate limit")
+            if resp.status >= 400:
+                raise Problem(
+                    502, f"LLM provider answered HTTP {resp.status}", service="llm-provider"
+                )
+        usage = payload.get("usage", {})
+        span = trace.get_current_span()
+        span.set_attribute("gen_ai.usage.input_tokens", int(usage.get("prompt_tokens", 0)))
+        span.set_attribute("gen_ai.usage.output_tokens", int(usage.get("completion_tokens", 0)))
+        return payload
 
-async def _forward(body: ChatRequest) -> dict[str, Any]:
-    """Pass-through to a real OpenAI-compatible provider (only when configured)."""
-    url = settings.llm_provider_base_url.rstrip("/") + "/chat/completions"
-    headers = {"authorization": f"Bearer {settings.llm_provider_api_key.get_secret_value()}"}
-    async with service.http.session.post(url, json=body.model_dump(), headers=headers) as resp:
-        payload = await resp.json(content_type=None)
-        if resp.status == 429:
-            raise rate_limited(int(resp.headers.get("retry-after", "1")), "provider rate limit")
-        if resp.status >= 400:
-            raise Problem(502, f"LLM provider answered HTTP {resp.status}", service="llm-provider")
-    usage = payload.get("usage", {})
-    span = trace.get_current_span()
-    span.set_attribute("gen_ai.usage.input_tokens", int(usage.get("prompt_tokens", 0)))
-    span.set_attribute("gen_ai.usage.output_tokens", int(usage.get("completion_tokens", 0)))
-    return payload
+    return app

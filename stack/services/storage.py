@@ -3,28 +3,28 @@
 Writes are upserts keyed by job id, so a job redelivered after a worker crash is stored once.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the routes are declared inside `create_app` with a
+# request model built there (the comment's length limit comes from the settings), and FastAPI
+# resolves string annotations only in the module's globals.
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
 from typing import Any, Literal
 
 import orjson
+import redis.asyncio as aioredis
+from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from stack.common.faults import Fault
 from stack.common.problems import Problem
 from stack.common.service import Service
-from stack.common.settings import ServiceName
+from stack.common.settings import ServiceName, Settings
 from stack.storage.db import Database
 from stack.storage.migrations import INDEXES
-
-service = Service(ServiceName.STORAGE)
-app = service.app
-settings = service.settings
-db = Database(settings.db_path)
 
 JOB_COLUMNS = (
     "job_id, question, query, intent, status, rows_scanned, elapsed_ms, error, trace_id, "
@@ -48,196 +48,201 @@ class ResultIn(BaseModel):
     completed_at: float | None = None
 
 
-class FeedbackIn(BaseModel):
-    job_id: str = Field(max_length=64)
-    rating: int = Field(ge=1, le=5)
-    comment: str | None = Field(None, max_length=settings.comment_max_chars)
-    trace_id: str | None = Field(None, max_length=64)
-
-
-@service.on_startup
-async def _startup() -> None:
-    applied = await asyncio.to_thread(db.migrate)
-    if applied:
-        service_log("migrated", versions=applied)
-    service.add_ready_check("sqlite", _check_db)
-    # A slow_db fault that ended while we were down must not leave indexes missing.
-    await _apply_slow_db(service.faults.active("slow_db"))
-    service.faults.on_change(_apply_slow_db)
-
-
 def service_log(message: str, **fields: Any) -> None:
-    import logging
-
     logging.getLogger("stack.storage").info(message, extra={"fields": fields})
 
 
-async def _check_db() -> None:
-    await asyncio.to_thread(lambda: db.connect().execute("SELECT 1").fetchone())
+class SlowDb:
+    """The slow_db fault: a real reason for slow queries (indexes dropped, a competing writer)."""
 
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._lock_stop = threading.Event()
+        self._lock_thread: threading.Thread | None = None
 
-# ---- slow_db: a real reason for slow queries ----------------------------------------------
-_lock_stop = threading.Event()
-_lock_thread: threading.Thread | None = None
+    def _hold_write_lock(self, lock_ms: int) -> None:
+        """A competing batch job: holds the write lock in bursts of `lock_ms` with gaps of a
+        quarter of that, so writers queue behind it (SQLite allows one writer at a time; WAL
+        readers are not blocked).
 
-
-def _hold_write_lock(lock_ms: int) -> None:
-    """A competing batch job: holds the write lock in bursts of `lock_ms` with gaps of a
-    quarter of that, so writers queue behind it (SQLite allows one writer at a time; WAL
-    readers are not blocked).
-
-    It takes the lock with a tight retry instead of SQLite's busy handler, whose growing
-    sleeps would let a steady stream of short writes starve it.
-    """
-    conn = db.connect()
-    conn.execute("PRAGMA busy_timeout=0")
-    while not _lock_stop.is_set():
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:
-            time.sleep(0.001)
-            continue
-        _lock_stop.wait(lock_ms / 1000)
-        conn.execute("COMMIT")
-        _lock_stop.wait(lock_ms / 4000)
-    conn.close()
-
-
-async def _apply_slow_db(faults: list[Fault]) -> None:
-    global _lock_thread
-    active = [f for f in faults if f.kind == "slow_db" and f.active()]
-
-    def change_indexes() -> None:
-        conn = db.connect()
-        if active:
-            for name in INDEXES:
-                conn.execute(f"DROP INDEX IF EXISTS {name}")
-        else:
-            for ddl in INDEXES.values():
-                conn.execute(ddl)
+        It takes the lock with a tight retry instead of SQLite's busy handler, whose growing
+        sleeps would let a steady stream of short writes starve it.
+        """
+        conn = self.db.connect()
+        conn.execute("PRAGMA busy_timeout=0")
+        while not self._lock_stop.is_set():
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                time.sleep(0.001)
+                continue
+            self._lock_stop.wait(lock_ms / 1000)
+            conn.execute("COMMIT")
+            self._lock_stop.wait(lock_ms / 4000)
         conn.close()
 
-    await asyncio.to_thread(change_indexes)
-    _lock_stop.set()
-    if _lock_thread:
-        _lock_thread.join(timeout=3)
-        _lock_thread = None
-    if active and active[0].params["lock_ms"]:
-        _lock_stop.clear()
-        _lock_thread = threading.Thread(
-            target=_hold_write_lock, args=(active[0].params["lock_ms"],), daemon=True
+    async def apply(self, faults: list[Fault]) -> None:
+        active = [f for f in faults if f.kind == "slow_db" and f.active()]
+
+        def change_indexes() -> None:
+            conn = self.db.connect()
+            if active:
+                for name in INDEXES:
+                    conn.execute(f"DROP INDEX IF EXISTS {name}")
+            else:
+                for ddl in INDEXES.values():
+                    conn.execute(ddl)
+            conn.close()
+
+        await asyncio.to_thread(change_indexes)
+        self._lock_stop.set()
+        if self._lock_thread:
+            self._lock_thread.join(timeout=3)
+            self._lock_thread = None
+        if active and active[0].params["lock_ms"]:
+            self._lock_stop.clear()
+            self._lock_thread = threading.Thread(
+                target=self._hold_write_lock, args=(active[0].params["lock_ms"],), daemon=True
+            )
+            self._lock_thread.start()
+
+
+def create_app(settings: Settings | None = None, *, redis: aioredis.Redis | None = None) -> FastAPI:
+    """The storage service's app (run by `python -m stack.run storage-service`)."""
+    service = Service(ServiceName.STORAGE, settings=settings, redis=redis)
+    app = service.app
+    cfg = service.settings
+    db = Database(cfg.db_path)
+    slow_db = SlowDb(db)
+
+    class FeedbackIn(BaseModel):
+        job_id: str = Field(max_length=64)
+        rating: int = Field(ge=1, le=5)
+        comment: str | None = Field(None, max_length=cfg.comment_max_chars)
+        trace_id: str | None = Field(None, max_length=64)
+
+    async def _check_db() -> None:
+        await asyncio.to_thread(lambda: db.connect().execute("SELECT 1").fetchone())
+
+    @service.on_startup
+    async def _startup() -> None:
+        applied = await asyncio.to_thread(db.migrate)
+        if applied:
+            service_log("migrated", versions=applied)
+        service.add_ready_check("sqlite", _check_db)
+        # A slow_db fault that ended while we were down must not leave indexes missing.
+        await slow_db.apply(service.faults.active("slow_db"))
+        service.faults.on_change(slow_db.apply)
+
+    @app.put("/results/{job_id}")
+    def put_result(job_id: str, body: ResultIn) -> dict[str, Any]:
+        row = db.fetchone(
+            """
+            INSERT INTO jobs (job_id, question, query, intent, status, result_json,
+                              rows_scanned, elapsed_ms, error, trace_id, attendee, session,
+                              created_at, completed_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (job_id) DO UPDATE SET
+                status = excluded.status, result_json = excluded.result_json,
+                rows_scanned = excluded.rows_scanned, elapsed_ms = excluded.elapsed_ms,
+                error = excluded.error, completed_at = excluded.completed_at,
+                attempts = jobs.attempts + 1
+            RETURNING attempts
+            """,
+            (
+                job_id,
+                body.question,
+                body.query,
+                body.intent,
+                body.status,
+                orjson.dumps(body.result).decode() if body.result is not None else None,
+                body.rows_scanned,
+                body.elapsed_ms,
+                body.error,
+                body.trace_id,
+                body.attendee,
+                body.session,
+                body.created_at,
+                body.completed_at or time.time(),
+            ),
         )
-        _lock_thread.start()
+        assert row is not None
+        return {"job_id": job_id, "stored": True, "created": row["attempts"] == 1}
 
+    @app.get("/results/{job_id}")
+    def get_result(job_id: str) -> dict[str, Any]:
+        row = db.fetchone(
+            f"SELECT {JOB_COLUMNS}, result_json FROM jobs WHERE job_id = ?", (job_id,)
+        )
+        if row is None:
+            raise Problem(404, f"no stored result for `{job_id}`", service=service.name.value)
+        raw = row.pop("result_json")
+        row["result"] = orjson.loads(raw) if raw else None
+        return row
 
-# ---- routes --------------------------------------------------------------------------------
-@app.put("/results/{job_id}")
-def put_result(job_id: str, body: ResultIn) -> dict[str, Any]:
-    row = db.fetchone(
-        """
-        INSERT INTO jobs (job_id, question, query, intent, status, result_json, rows_scanned,
-                          elapsed_ms, error, trace_id, attendee, session, created_at, completed_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (job_id) DO UPDATE SET
-            status = excluded.status, result_json = excluded.result_json,
-            rows_scanned = excluded.rows_scanned, elapsed_ms = excluded.elapsed_ms,
-            error = excluded.error, completed_at = excluded.completed_at,
-            attempts = jobs.attempts + 1
-        RETURNING attempts
-        """,
-        (
-            job_id,
-            body.question,
-            body.query,
-            body.intent,
-            body.status,
-            orjson.dumps(body.result).decode() if body.result is not None else None,
-            body.rows_scanned,
-            body.elapsed_ms,
-            body.error,
-            body.trace_id,
-            body.attendee,
-            body.session,
-            body.created_at,
-            body.completed_at or time.time(),
-        ),
-    )
-    assert row is not None
-    return {"job_id": job_id, "stored": True, "created": row["attempts"] == 1}
+    @app.post("/feedback", status_code=201)
+    def add_feedback(body: FeedbackIn) -> dict[str, Any]:
+        if db.fetchone("SELECT 1 AS ok FROM jobs WHERE job_id = ?", (body.job_id,)) is None:
+            raise Problem(
+                404, f"no stored result for `{body.job_id}` yet", service=service.name.value
+            )
+        row = db.fetchone(
+            "INSERT INTO feedback (job_id, rating, comment, trace_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?) RETURNING id",
+            (body.job_id, body.rating, body.comment, body.trace_id, time.time()),
+        )
+        assert row is not None
+        return {"id": row["id"], "job_id": body.job_id, "rating": body.rating}
 
+    @app.get("/history")
+    def history(page: int = 1, page_size: int = 20, attendee: str | None = None) -> dict[str, Any]:
+        where, params = ("WHERE j.attendee = ?", [attendee]) if attendee else ("", [])
+        items = db.fetchall(
+            f"""
+            SELECT j.job_id, j.question, j.query, j.intent, j.status, j.error, j.attendee,
+                   j.created_at, j.completed_at, j.trace_id,
+                   (SELECT f.rating FROM feedback f WHERE f.job_id = j.job_id
+                    ORDER BY f.id DESC LIMIT 1) AS rating
+            FROM jobs j {where} ORDER BY j.created_at DESC LIMIT ? OFFSET ?
+            """,
+            (*params, page_size, (page - 1) * page_size),
+        )
+        total = db.fetchone(f"SELECT count(*) AS n FROM jobs j {where}", params)
+        return {
+            "items": items,
+            "page": page,
+            "page_size": page_size,
+            "total": total["n"] if total else 0,
+        }
 
-@app.get("/results/{job_id}")
-def get_result(job_id: str) -> dict[str, Any]:
-    row = db.fetchone(f"SELECT {JOB_COLUMNS}, result_json FROM jobs WHERE job_id = ?", (job_id,))
-    if row is None:
-        raise Problem(404, f"no stored result for `{job_id}`", service=service.name.value)
-    raw = row.pop("result_json")
-    row["result"] = orjson.loads(raw) if raw else None
-    return row
+    @app.get("/stats")
+    def stats() -> dict[str, Any]:
+        by_status = {
+            r["status"]: r["n"]
+            for r in db.fetchall("SELECT status, count(*) AS n FROM jobs GROUP BY status")
+        }
+        fb = db.fetchone("SELECT count(*) AS n, avg(rating) AS avg_rating FROM feedback") or {
+            "n": 0,
+            "avg_rating": None,
+        }
+        ratings = {
+            str(r["rating"]): r["n"]
+            for r in db.fetchall("SELECT rating, count(*) AS n FROM feedback GROUP BY rating")
+        }
+        return {
+            "jobs": {"done": by_status.get("done", 0), "failed": by_status.get("failed", 0)},
+            "feedback": {"count": fb["n"], "avg_rating": fb["avg_rating"], "ratings": ratings},
+        }
 
+    @app.post("/admin/reset")
+    def reset() -> dict[str, Any]:
+        conn = db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        feedback = conn.execute("DELETE FROM feedback").rowcount
+        jobs = conn.execute("DELETE FROM jobs").rowcount
+        conn.execute("COMMIT")
+        for ddl in INDEXES.values():
+            conn.execute(ddl)
+        return {"reset": True, "jobs_removed": jobs, "feedback_removed": feedback}
 
-@app.post("/feedback", status_code=201)
-def add_feedback(body: FeedbackIn) -> dict[str, Any]:
-    if db.fetchone("SELECT 1 AS ok FROM jobs WHERE job_id = ?", (body.job_id,)) is None:
-        raise Problem(404, f"no stored result for `{body.job_id}` yet", service=service.name.value)
-    row = db.fetchone(
-        "INSERT INTO feedback (job_id, rating, comment, trace_id, created_at) "
-        "VALUES (?, ?, ?, ?, ?) RETURNING id",
-        (body.job_id, body.rating, body.comment, body.trace_id, time.time()),
-    )
-    assert row is not None
-    return {"id": row["id"], "job_id": body.job_id, "rating": body.rating}
-
-
-@app.get("/history")
-def history(page: int = 1, page_size: int = 20, attendee: str | None = None) -> dict[str, Any]:
-    where, params = ("WHERE j.attendee = ?", [attendee]) if attendee else ("", [])
-    items = db.fetchall(
-        f"""
-        SELECT j.job_id, j.question, j.query, j.intent, j.status, j.error, j.attendee,
-               j.created_at, j.completed_at, j.trace_id,
-               (SELECT f.rating FROM feedback f WHERE f.job_id = j.job_id
-                ORDER BY f.id DESC LIMIT 1) AS rating
-        FROM jobs j {where} ORDER BY j.created_at DESC LIMIT ? OFFSET ?
-        """,
-        (*params, page_size, (page - 1) * page_size),
-    )
-    total = db.fetchone(f"SELECT count(*) AS n FROM jobs j {where}", params)
-    return {
-        "items": items,
-        "page": page,
-        "page_size": page_size,
-        "total": total["n"] if total else 0,
-    }
-
-
-@app.get("/stats")
-def stats() -> dict[str, Any]:
-    by_status = {
-        r["status"]: r["n"]
-        for r in db.fetchall("SELECT status, count(*) AS n FROM jobs GROUP BY status")
-    }
-    fb = db.fetchone("SELECT count(*) AS n, avg(rating) AS avg_rating FROM feedback") or {
-        "n": 0,
-        "avg_rating": None,
-    }
-    ratings = {
-        str(r["rating"]): r["n"]
-        for r in db.fetchall("SELECT rating, count(*) AS n FROM feedback GROUP BY rating")
-    }
-    return {
-        "jobs": {"done": by_status.get("done", 0), "failed": by_status.get("failed", 0)},
-        "feedback": {"count": fb["n"], "avg_rating": fb["avg_rating"], "ratings": ratings},
-    }
-
-
-@app.post("/admin/reset")
-def reset() -> dict[str, Any]:
-    conn = db.conn
-    conn.execute("BEGIN IMMEDIATE")
-    feedback = conn.execute("DELETE FROM feedback").rowcount
-    jobs = conn.execute("DELETE FROM jobs").rowcount
-    conn.execute("COMMIT")
-    for ddl in INDEXES.values():
-        conn.execute(ddl)
-    return {"reset": True, "jobs_removed": jobs, "feedback_removed": feedback}
+    return app

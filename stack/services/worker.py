@@ -18,13 +18,14 @@ from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
+from fastapi import FastAPI
 from opentelemetry import context
 
 from stack.common.faults import mark_span
 from stack.common.problems import Problem
 from stack.common.redis import DEAD_STREAM, GROUP, JOB_PREFIX, STREAM, Entry, PendingEntries
 from stack.common.service import Service
-from stack.common.settings import ServiceName
+from stack.common.settings import ServiceName, Settings
 from stack.common.streams import ensure_group, stream_stats
 from stack.common.telemetry import (
     SpanKind,
@@ -36,299 +37,334 @@ from stack.common.telemetry import (
     untraced,
 )
 
-service = Service(ServiceName.WORKER, uses_redis=True)
-app = service.app
-settings = service.settings
-assert service.redis is not None
-redis: aioredis.Redis = service.redis
 log = logging.getLogger("stack.worker")
-consumer = settings.worker_consumer or f"worker-{socket.gethostname()}"
-
-_meter = meter("stack.worker")
-jobs_processed = _meter.create_counter("workshop.jobs.processed", description="Jobs stored")
-jobs_failed = _meter.create_counter("workshop.jobs.failed", description="Job attempts failed")
-jobs_dead = _meter.create_counter("workshop.jobs.dead_lettered", description="Jobs dead-lettered")
-job_latency = _meter.create_histogram(
-    "workshop.job.duration", unit="ms", description="Job latency from enqueue to stored"
-)
-
-_stopping = asyncio.Event()
-_inflight: set[asyncio.Task[None]] = set()
-_semaphore = asyncio.Semaphore(settings.worker_concurrency)
-_counts = {"processed": 0, "failed_attempts": 0, "dead": 0, "claimed": 0}
 
 
 class Permanent(Exception):
     """A failure retrying cannot fix (the query itself is bad)."""
 
 
-@service.on_startup
-async def _startup() -> None:
-    with untraced():
-        await ensure_group(redis)
-    service.spawn(_consume(), "consume")
-    service.spawn(_reclaim(), "reclaim")
+class Worker:
+    """The consumer: one per app, its state (in-flight jobs, counts, stop flag) its own."""
 
-
-@service.on_shutdown
-async def _drain() -> None:
-    _stopping.set()
-    if _inflight:
-        log.info("draining in-flight jobs", extra={"fields": {"jobs": len(_inflight)}})
-        await asyncio.wait(_inflight, timeout=settings.shutdown_grace_seconds)
-
-
-@app.get("/stats")
-async def stats() -> dict[str, Any]:
-    return {
-        "consumer": consumer,
-        "inflight": len(_inflight),
-        **_counts,
-        **await stream_stats(redis),
-    }
-
-
-async def _stall_gate() -> None:
-    """queue_stall in pause mode: stop taking new work while the fault is active."""
-    while service.faults.active("queue_stall") and any(
-        f.params["mode"] == "pause" for f in service.faults.active("queue_stall")
-    ):
-        if _stopping.is_set():
-            return
-        await asyncio.sleep(0.2)
-
-
-async def _consume() -> None:
-    # First our own pending entries (a previous life of this consumer died holding them),
-    # then new ones (">").
-    cursor, backlog = "0", True
-    while not _stopping.is_set():
-        await _stall_gate()
-        free = settings.worker_concurrency - len(_inflight)
-        if free <= 0:
-            await asyncio.sleep(0.005)
-            continue
-        try:
-            with untraced():
-                answer = await redis.xreadgroup(
-                    GROUP,
-                    consumer,
-                    {STREAM: cursor},
-                    count=min(free, settings.worker_batch),
-                    block=None if backlog else 1000,
-                )
-        except Exception as exc:
-            if "NOGROUP" in str(exc):
-                with untraced():
-                    await ensure_group(redis)
-            log.warning("stream read failed", extra={"fields": {"error": str(exc)[:200]}})
-            await asyncio.sleep(0.5)
-            continue
-        # RESP2 reply: [[stream, entries]], or empty when nothing arrived.
-        entries: PendingEntries = cast("list[list[Any]]", answer)[0][1] if answer else []
-        if backlog:
-            if not entries:
-                cursor, backlog = ">", False
-                continue
-            cursor = entries[-1][0]  # continue through our pending list
-        for message_id, fields in entries:
-            if not fields:  # trimmed away while pending
-                with untraced():
-                    await redis.xack(STREAM, GROUP, message_id)
-                continue
-            _start(message_id, fields)
-
-
-def _start(message_id: str, fields: dict[str, str], deliveries: int = 1) -> None:
-    task = asyncio.create_task(_handle(message_id, fields, deliveries))
-    _inflight.add(task)
-    task.add_done_callback(_inflight.discard)
-
-
-async def _reclaim() -> None:
-    """XAUTOCLAIM entries idle too long (their consumer crashed or hangs)."""
-    while not _stopping.is_set():
-        await asyncio.sleep(min(5.0, settings.worker_claim_idle_ms / 2000))
-        if service.faults.active("queue_stall"):
-            continue
-        try:
-            with untraced():
-                _next, claimed, _deleted = await redis.xautoclaim(
-                    STREAM,
-                    GROUP,
-                    consumer,
-                    min_idle_time=settings.worker_claim_idle_ms,
-                    start_id="0-0",
-                    count=50,
-                )
-                if not claimed:
-                    continue
-                pending = await redis.xpending_range(
-                    STREAM, GROUP, min=claimed[0][0], max=claimed[-1][0], count=len(claimed) + 50
-                )
-        except Exception as exc:
-            log.warning("reclaim failed", extra={"fields": {"error": str(exc)[:200]}})
-            continue
-        deliveries = {p["message_id"]: int(p["times_delivered"]) for p in pending}
-        for message_id, fields in claimed:
-            if any(t.get_name() == message_id for t in _inflight):
-                continue
-            _counts["claimed"] += 1
-            if fields:
-                _start(message_id, fields, deliveries.get(message_id, 2))
-            else:
-                with untraced():
-                    await redis.xack(STREAM, GROUP, message_id)
-
-
-async def _handle(message_id: str, fields: dict[str, str], deliveries: int) -> None:
-    asyncio.current_task().set_name(message_id)  # type: ignore[union-attr]
-    async with _semaphore:
-        job = orjson.loads(fields["payload"])
-        # Attach the producer's context (trace + baggage), so the consumer span and every
-        # span under it carry the attendee/session baggage like any other hop.
-        token = context.attach(extract_context(fields))
-        try:
-            with tracer("stack.worker").start_as_current_span(
-                f"process {STREAM}", kind=SpanKind.CONSUMER
-            ) as span:
-                span.set_attribute("messaging.system", "redis")
-                span.set_attribute("messaging.destination.name", STREAM)
-                span.set_attribute("messaging.operation.type", "process")
-                span.set_attribute("messaging.consumer.group.name", GROUP)
-                span.set_attribute("messaging.message.id", message_id)
-                span.set_attribute("messaging.message.conversation_id", job["job_id"])
-                span.set_attribute("messaging.message.delivery_count", deliveries)
-                # How long the job waited in the stream: lab 04 asks Coralogix for it.
-                enqueued = float(fields.get("enqueued_at") or time.time())
-                span.set_attribute(
-                    "workshop.queue.wait_ms", round(max(0.0, time.time() - enqueued) * 1000, 1)
-                )
-                await _run(job, message_id, fields, deliveries, span)
-        finally:
-            context.detach(token)
-
-
-async def _run(
-    job: dict[str, Any], message_id: str, fields: dict[str, str], deliveries: int, span: Any
-) -> None:
-    job_id = job["job_id"]
-    key = f"{JOB_PREFIX}{job_id}"
-    await cast("Awaitable[int]", redis.hset(key, mapping={"status": "processing"}))
-    attempt = deliveries
-    reason = ""
-    while attempt <= settings.worker_max_attempts:
-        await _slow_gate()
-        try:
-            await _process_and_store(job, fields, message_id, status_key=key)
-            enqueued = float(fields.get("enqueued_at", time.time()))
-            job_latency.record((time.time() - enqueued) * 1000)
-            jobs_processed.add(1)
-            _counts["processed"] += 1
-            log.info("job stored", extra={"fields": {"job_id": job_id, "attempt": attempt}})
-            return
-        except Permanent as exc:
-            await _store_failed(job, fields, str(exc))
-            await redis.xack(STREAM, GROUP, message_id)
-            record_error(span, str(exc))
-            return
-        except Exception as exc:
-            reason = str(exc)[:300] or type(exc).__name__
-            jobs_failed.add(1)
-            _counts["failed_attempts"] += 1
-            span.add_event("retry", {"retry.attempt": attempt, "error.message": reason})
-            attempt += 1
-            if _stopping.is_set():
-                return  # leave it pending: the next worker life picks it up
-            await asyncio.sleep(settings.worker_backoff_ms * 2 ** (attempt - 2) / 1000)
-    await _dead_letter(job, message_id, fields, reason, span)
-
-
-async def _slow_gate() -> None:
-    for fault in service.faults.active("queue_stall"):
-        if fault.params["mode"] == "slow":
-            mark_span(fault)
-            await asyncio.sleep(fault.params["delay_ms"] / 1000)
-            return
-
-
-async def _process_and_store(
-    job: dict[str, Any], fields: dict[str, str], message_id: str, status_key: str
-) -> None:
-    try:
-        result = await service.http.post(
-            ServiceName.PROCESSING, "/execute", json={"query": job["query"]}
+    def __init__(self, service: Service) -> None:
+        assert service.redis is not None
+        self.service = service
+        self.settings = service.settings
+        self.redis: aioredis.Redis = service.redis
+        self.consumer = self.settings.worker_consumer or f"worker-{socket.gethostname()}"
+        _meter = meter("stack.worker")
+        self.jobs_processed = _meter.create_counter(
+            "workshop.jobs.processed", description="Jobs stored"
         )
-    except Problem as exc:
-        if exc.status == 422:
-            raise Permanent(exc.detail) from exc
-        raise
-    await _store(
-        job,
-        fields,
-        status="done",
-        result=result,
-        rows_scanned=result.get("rows_scanned"),
-        elapsed_ms=result.get("elapsed_ms"),
-    )
-    # The result preview rides along in the status hash, so polls never need storage; the
-    # status and the ack go in one transaction (one round trip, one span).
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(
-            status_key,
-            mapping={
-                "status": "done",
-                "completed_at": repr(time.time()),
-                "result": orjson.dumps(result).decode(),
+        self.jobs_failed = _meter.create_counter(
+            "workshop.jobs.failed", description="Job attempts failed"
+        )
+        self.jobs_dead = _meter.create_counter(
+            "workshop.jobs.dead_lettered", description="Jobs dead-lettered"
+        )
+        self.job_latency = _meter.create_histogram(
+            "workshop.job.duration", unit="ms", description="Job latency from enqueue to stored"
+        )
+        self.stopping = asyncio.Event()
+        self.inflight: set[asyncio.Task[None]] = set()
+        self.semaphore = asyncio.Semaphore(self.settings.worker_concurrency)
+        self.counts = {"processed": 0, "failed_attempts": 0, "dead": 0, "claimed": 0}
+
+    async def startup(self) -> None:
+        with untraced():
+            await ensure_group(self.redis)
+        self.service.spawn(self._consume(), "consume")
+        self.service.spawn(self._reclaim(), "reclaim")
+
+    async def drain(self) -> None:
+        self.stopping.set()
+        if self.inflight:
+            log.info("draining in-flight jobs", extra={"fields": {"jobs": len(self.inflight)}})
+            await asyncio.wait(self.inflight, timeout=self.settings.shutdown_grace_seconds)
+
+    async def stats(self) -> dict[str, Any]:
+        return {
+            "consumer": self.consumer,
+            "inflight": len(self.inflight),
+            **self.counts,
+            **await stream_stats(self.redis),
+        }
+
+    async def _stall_gate(self) -> None:
+        """queue_stall in pause mode: stop taking new work while the fault is active."""
+        faults = self.service.faults
+        while faults.active("queue_stall") and any(
+            f.params["mode"] == "pause" for f in faults.active("queue_stall")
+        ):
+            if self.stopping.is_set():
+                return
+            await asyncio.sleep(0.2)
+
+    async def _consume(self) -> None:
+        # First our own pending entries (a previous life of this consumer died holding them),
+        # then new ones (">").
+        settings, redis = self.settings, self.redis
+        cursor, backlog = "0", True
+        while not self.stopping.is_set():
+            await self._stall_gate()
+            free = settings.worker_concurrency - len(self.inflight)
+            if free <= 0:
+                await asyncio.sleep(0.005)
+                continue
+            try:
+                with untraced():
+                    answer = await redis.xreadgroup(
+                        GROUP,
+                        self.consumer,
+                        {STREAM: cursor},
+                        count=min(free, settings.worker_batch),
+                        block=None if backlog else 1000,
+                    )
+            except Exception as exc:
+                if "NOGROUP" in str(exc):
+                    with untraced():
+                        await ensure_group(redis)
+                log.warning("stream read failed", extra={"fields": {"error": str(exc)[:200]}})
+                await asyncio.sleep(0.5)
+                continue
+            # RESP2 reply: [[stream, entries]], or empty when nothing arrived.
+            entries: PendingEntries = cast("list[list[Any]]", answer)[0][1] if answer else []
+            if backlog:
+                if not entries:
+                    cursor, backlog = ">", False
+                    continue
+                cursor = entries[-1][0]  # continue through our pending list
+            for message_id, fields in entries:
+                if not fields:  # trimmed away while pending
+                    with untraced():
+                        await redis.xack(STREAM, GROUP, message_id)
+                    continue
+                self._start(message_id, fields)
+
+    def _start(self, message_id: str, fields: dict[str, str], deliveries: int = 1) -> None:
+        task = asyncio.create_task(self._handle(message_id, fields, deliveries))
+        self.inflight.add(task)
+        task.add_done_callback(self.inflight.discard)
+
+    async def _reclaim(self) -> None:
+        """XAUTOCLAIM entries idle too long (their consumer crashed or hangs)."""
+        settings, redis = self.settings, self.redis
+        while not self.stopping.is_set():
+            await asyncio.sleep(min(5.0, settings.worker_claim_idle_ms / 2000))
+            if self.service.faults.active("queue_stall"):
+                continue
+            try:
+                with untraced():
+                    _next, claimed, _deleted = await redis.xautoclaim(
+                        STREAM,
+                        GROUP,
+                        self.consumer,
+                        min_idle_time=settings.worker_claim_idle_ms,
+                        start_id="0-0",
+                        count=50,
+                    )
+                    if not claimed:
+                        continue
+                    pending = await redis.xpending_range(
+                        STREAM,
+                        GROUP,
+                        min=claimed[0][0],
+                        max=claimed[-1][0],
+                        count=len(claimed) + 50,
+                    )
+            except Exception as exc:
+                log.warning("reclaim failed", extra={"fields": {"error": str(exc)[:200]}})
+                continue
+            deliveries = {p["message_id"]: int(p["times_delivered"]) for p in pending}
+            for message_id, fields in claimed:
+                if any(t.get_name() == message_id for t in self.inflight):
+                    continue
+                self.counts["claimed"] += 1
+                if fields:
+                    self._start(message_id, fields, deliveries.get(message_id, 2))
+                else:
+                    with untraced():
+                        await redis.xack(STREAM, GROUP, message_id)
+
+    async def _handle(self, message_id: str, fields: dict[str, str], deliveries: int) -> None:
+        asyncio.current_task().set_name(message_id)  # type: ignore[union-attr]
+        async with self.semaphore:
+            job = orjson.loads(fields["payload"])
+            # Attach the producer's context (trace + baggage), so the consumer span and every
+            # span under it carry the attendee/session baggage like any other hop.
+            token = context.attach(extract_context(fields))
+            try:
+                with tracer("stack.worker").start_as_current_span(
+                    f"process {STREAM}", kind=SpanKind.CONSUMER
+                ) as span:
+                    span.set_attribute("messaging.system", "redis")
+                    span.set_attribute("messaging.destination.name", STREAM)
+                    span.set_attribute("messaging.operation.type", "process")
+                    span.set_attribute("messaging.consumer.group.name", GROUP)
+                    span.set_attribute("messaging.message.id", message_id)
+                    span.set_attribute("messaging.message.conversation_id", job["job_id"])
+                    span.set_attribute("messaging.message.delivery_count", deliveries)
+                    # How long the job waited in the stream: lab 04 asks Coralogix for it.
+                    enqueued = float(fields.get("enqueued_at") or time.time())
+                    span.set_attribute(
+                        "workshop.queue.wait_ms",
+                        round(max(0.0, time.time() - enqueued) * 1000, 1),
+                    )
+                    await self._run(job, message_id, fields, deliveries, span)
+            finally:
+                context.detach(token)
+
+    async def _run(
+        self,
+        job: dict[str, Any],
+        message_id: str,
+        fields: dict[str, str],
+        deliveries: int,
+        span: Any,
+    ) -> None:
+        settings, redis = self.settings, self.redis
+        job_id = job["job_id"]
+        key = f"{JOB_PREFIX}{job_id}"
+        await cast("Awaitable[int]", redis.hset(key, mapping={"status": "processing"}))
+        attempt = deliveries
+        reason = ""
+        while attempt <= settings.worker_max_attempts:
+            await self._slow_gate()
+            try:
+                await self._process_and_store(job, fields, message_id, status_key=key)
+                enqueued = float(fields.get("enqueued_at", time.time()))
+                self.job_latency.record((time.time() - enqueued) * 1000)
+                self.jobs_processed.add(1)
+                self.counts["processed"] += 1
+                log.info("job stored", extra={"fields": {"job_id": job_id, "attempt": attempt}})
+                return
+            except Permanent as exc:
+                await self._store_failed(job, fields, str(exc))
+                await redis.xack(STREAM, GROUP, message_id)
+                record_error(span, str(exc))
+                return
+            except Exception as exc:
+                reason = str(exc)[:300] or type(exc).__name__
+                self.jobs_failed.add(1)
+                self.counts["failed_attempts"] += 1
+                span.add_event("retry", {"retry.attempt": attempt, "error.message": reason})
+                attempt += 1
+                if self.stopping.is_set():
+                    return  # leave it pending: the next worker life picks it up
+                await asyncio.sleep(settings.worker_backoff_ms * 2 ** (attempt - 2) / 1000)
+        await self._dead_letter(job, message_id, fields, reason, span)
+
+    async def _slow_gate(self) -> None:
+        for fault in self.service.faults.active("queue_stall"):
+            if fault.params["mode"] == "slow":
+                mark_span(fault)
+                await asyncio.sleep(fault.params["delay_ms"] / 1000)
+                return
+
+    async def _process_and_store(
+        self, job: dict[str, Any], fields: dict[str, str], message_id: str, status_key: str
+    ) -> None:
+        try:
+            result = await self.service.http.post(
+                ServiceName.PROCESSING, "/execute", json={"query": job["query"]}
+            )
+        except Problem as exc:
+            if exc.status == 422:
+                raise Permanent(exc.detail) from exc
+            raise
+        await self._store(
+            job,
+            fields,
+            status="done",
+            result=result,
+            rows_scanned=result.get("rows_scanned"),
+            elapsed_ms=result.get("elapsed_ms"),
+        )
+        # The result preview rides along in the status hash, so polls never need storage; the
+        # status and the ack go in one transaction (one round trip, one span).
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                status_key,
+                mapping={
+                    "status": "done",
+                    "completed_at": repr(time.time()),
+                    "result": orjson.dumps(result).decode(),
+                },
+            )
+            pipe.xack(STREAM, GROUP, message_id)
+            await pipe.execute()
+
+    async def _store_failed(self, job: dict[str, Any], fields: dict[str, str], error: str) -> None:
+        await self._store(job, fields, status="failed", error=error)
+        await cast(
+            "Awaitable[int]",
+            self.redis.hset(
+                f"{JOB_PREFIX}{job['job_id']}", mapping={"status": "failed", "error": error[:300]}
+            ),
+        )
+
+    async def _store(self, job: dict[str, Any], fields: dict[str, str], **outcome: Any) -> None:
+        """Upsert the job's row in storage (idempotent: keyed by job id)."""
+        await self.service.http.request(
+            ServiceName.STORAGE,
+            "PUT",
+            f"/results/{job['job_id']}",
+            json={
+                "question": job["question"],
+                "query": job["query"],
+                "intent": job["intent"],
+                "trace_id": current_trace_id(),
+                "attendee": job.get("attendee"),
+                "session": job.get("session"),
+                "created_at": float(fields.get("enqueued_at", time.time())),
+                **outcome,
             },
         )
-        pipe.xack(STREAM, GROUP, message_id)
-        await pipe.execute()
 
-
-async def _store_failed(job: dict[str, Any], fields: dict[str, str], error: str) -> None:
-    await _store(job, fields, status="failed", error=error)
-    await cast(
-        "Awaitable[int]",
-        redis.hset(
-            f"{JOB_PREFIX}{job['job_id']}", mapping={"status": "failed", "error": error[:300]}
-        ),
-    )
-
-
-async def _store(job: dict[str, Any], fields: dict[str, str], **outcome: Any) -> None:
-    """Upsert the job's row in storage (idempotent: keyed by job id)."""
-    await service.http.request(
-        ServiceName.STORAGE,
-        "PUT",
-        f"/results/{job['job_id']}",
-        json={
-            "question": job["question"],
-            "query": job["query"],
-            "intent": job["intent"],
-            "trace_id": current_trace_id(),
-            "attendee": job.get("attendee"),
-            "session": job.get("session"),
-            "created_at": float(fields.get("enqueued_at", time.time())),
-            **outcome,
-        },
-    )
-
-
-async def _dead_letter(
-    job: dict[str, Any], message_id: str, fields: dict[str, str], reason: str, span: Any
-) -> None:
-    async with redis.pipeline(transaction=True) as pipe:
-        entry = {**fields, "reason": reason, "source_id": message_id, "dead_at": repr(time.time())}
-        pipe.xadd(DEAD_STREAM, cast(Entry, entry))
-        pipe.xack(STREAM, GROUP, message_id)
-        pipe.hset(
-            f"{JOB_PREFIX}{job['job_id']}",
-            mapping={"status": "failed", "error": f"dead-lettered: {reason}"},
+    async def _dead_letter(
+        self,
+        job: dict[str, Any],
+        message_id: str,
+        fields: dict[str, str],
+        reason: str,
+        span: Any,
+    ) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            entry = {
+                **fields,
+                "reason": reason,
+                "source_id": message_id,
+                "dead_at": repr(time.time()),
+            }
+            pipe.xadd(DEAD_STREAM, cast(Entry, entry))
+            pipe.xack(STREAM, GROUP, message_id)
+            pipe.hset(
+                f"{JOB_PREFIX}{job['job_id']}",
+                mapping={"status": "failed", "error": f"dead-lettered: {reason}"},
+            )
+            await pipe.execute()
+        self.jobs_dead.add(1)
+        self.counts["dead"] += 1
+        max_attempts = self.settings.worker_max_attempts
+        record_error(span, f"dead-lettered after {max_attempts} attempts: {reason}")
+        span.set_attribute("error.type", "dead_letter")
+        log.error(
+            "job dead-lettered", extra={"fields": {"job_id": job["job_id"], "reason": reason}}
         )
-        await pipe.execute()
-    jobs_dead.add(1)
-    _counts["dead"] += 1
-    record_error(span, f"dead-lettered after {settings.worker_max_attempts} attempts: {reason}")
-    span.set_attribute("error.type", "dead_letter")
-    log.error("job dead-lettered", extra={"fields": {"job_id": job["job_id"], "reason": reason}})
+
+
+def create_app(settings: Settings | None = None, *, redis: aioredis.Redis | None = None) -> FastAPI:
+    """The worker's app (run by `python -m stack.run queue-worker`): /stats, /health, /ready,
+    and the consumer loops started by the lifespan."""
+    service = Service(ServiceName.WORKER, uses_redis=True, settings=settings, redis=redis)
+    worker = Worker(service)
+    service.app.state.worker = worker
+    service.on_startup(worker.startup)
+    service.on_shutdown(worker.drain)
+
+    @service.app.get("/stats")
+    async def stats() -> dict[str, Any]:
+        return await worker.stats()
+
+    return service.app

@@ -74,9 +74,9 @@ def validation_app() -> Iterator[Any]:
     # process environment silences every later SDK user (the doctor, stacks started later).
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OTEL_SDK_DISABLED", "true")
-        from stack.services.validation import app
+        from stack.services.validation import create_app
 
-        yield app
+        yield create_app()
 
 
 async def _post(client: httpx.AsyncClient, body: object, raw: bytes | None = None) -> Any:

@@ -98,7 +98,9 @@ def test_syntax_errors_stay_errors_not_not_executed() -> None:
 def test_processing_service_answers_not_executed_as_a_result(monkeypatch) -> None:
     # for this test only: a process-wide OTEL_SDK_DISABLED silences every later SDK user
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
-    from stack.services.processing import app
+    from stack.services.processing import create_app
+
+    app = create_app()
 
     async def scenario() -> list[Any]:
         transport = httpx.ASGITransport(app=app)

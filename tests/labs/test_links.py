@@ -154,8 +154,12 @@ def _ui_config(tmp_path: Path, **env: str) -> dict:
     import sys
 
     code = (
-        "import asyncio, json; from stack.services import gateway; "
-        "print(json.dumps(asyncio.run(gateway.ui_config())))"
+        "import asyncio, json, httpx; from stack.services.gateway import create_app\n"
+        "async def main():\n"
+        "    transport = httpx.ASGITransport(app=create_app())\n"
+        "    async with httpx.AsyncClient(transport=transport, base_url='http://gw') as c:\n"
+        "        return (await c.get('/api/config')).json()\n"
+        "print(json.dumps(asyncio.run(main())))"
     )
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CX_", "OTEL_"))}
     full = {**base, "OTEL_SDK_DISABLED": "true", "WORKSHOP_DATA_DIR": str(tmp_path), **env}

@@ -105,10 +105,11 @@ class FaultEngine:
 
     async def stop(self) -> None:
         for task in (self._task, self._watch_task):
-            if task:
+            # redis-py can swallow a cancellation that lands in a blocking pub/sub read (it
+            # reconnects and reads on), which hung shutdown: cancel until the task has ended.
+            while task and not task.done():
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await asyncio.wait({task}, timeout=0.1)
 
     def _next_wake(self) -> float:
         """Seconds until the next poll: the safety interval, or sooner if a fault expires."""
