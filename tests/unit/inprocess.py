@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 from collections.abc import AsyncIterator
 
@@ -14,6 +15,11 @@ import uvicorn
 from fastapi import FastAPI
 
 from stack.common.settings import PORT_OFFSETS
+
+# Below the kernel's ephemeral range (32768-60999 on Linux): a port picked there can be taken
+# by any outgoing connection's local end before the server binds it ("address already in
+# use" seen once). Above the ranges the live-stack tests use (TEST_PORT_BASE 18000 in CI).
+_PICK_FROM, _PICK_TO = 27000, 32700
 
 
 def _bindable(port: int) -> bool:
@@ -26,18 +32,19 @@ def _bindable(port: int) -> bool:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    for _ in range(200):
+        port = random.randrange(_PICK_FROM, _PICK_TO)
+        if _bindable(port):
+            return port
+    raise RuntimeError(f"no free port on 127.0.0.1 in {_PICK_FROM}-{_PICK_TO}")
 
 
 def free_port_base() -> int:
-    """A WORKSHOP_PORT_BASE whose every service port is free (ephemeral range: never the
-    18000-18999 CI uses, nor a developer's 8010)."""
+    """A WORKSHOP_PORT_BASE whose every service port is free."""
     span = max(PORT_OFFSETS.values())
-    for _ in range(50):
-        base = free_port()
-        if base + span <= 65000 and all(_bindable(base + o) for o in PORT_OFFSETS.values()):
+    for _ in range(200):
+        base = random.randrange(_PICK_FROM, _PICK_TO - span)
+        if all(_bindable(base + o) for o in PORT_OFFSETS.values()):
             return base
     raise RuntimeError("no free range of service ports on 127.0.0.1")
 
@@ -60,7 +67,14 @@ async def serving(app: FastAPI, port: int) -> AsyncIterator[None]:
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     )
-    task = asyncio.create_task(server.serve())
+
+    async def serve() -> None:
+        try:
+            await server.serve()
+        except SystemExit as exc:  # uvicorn exits when it cannot bind: fail the test, not the loop
+            raise RuntimeError(f"nothing could listen on 127.0.0.1:{port}") from exc
+
+    task = asyncio.create_task(serve())
     while not server.started:
         if task.done():
             task.result()
