@@ -24,8 +24,8 @@ IN_CI = os.environ.get("CI") == "true"
 
 def test_config(data_dir: Path, offset: int = 0) -> NativeConfig:
     """A stack on ports derived from TEST_PORT_BASE (+ offset for a second, separate stack)."""
-    base = int(os.environ.get("TEST_PORT_BASE", "18000")) + offset
-    return NativeConfig(
+    base = int(os.environ.get("TEST_PORT_BASE", "18000"))
+    cfg = NativeConfig(
         data_dir=data_dir,
         port_base=base + 10,
         redis_port=base + 379,
@@ -45,6 +45,7 @@ def test_config(data_dir: Path, offset: int = 0) -> NativeConfig:
             "SHUTDOWN_GRACE_SECONDS": "8",
         },
     )
+    return cfg.shifted(offset)
 
 
 def collector_built() -> bool:

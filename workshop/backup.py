@@ -320,7 +320,7 @@ def restore_cmd(
     """Put a backup back (the stack must be down); `workshop up` then finds it."""
     cfg = NativeConfig.from_env()
     if data_dir is not None:
-        cfg = NativeConfig(**{**cfg.__dict__, "data_dir": data_dir.resolve()})
+        cfg = cfg.model_copy(update={"data_dir": data_dir.resolve()})
     try:
         manifest = _run_with_progress("restoring…", lambda p: restore(cfg, src, p))
     except (BackupError, OSError, sqlite3.Error) as exc:

@@ -45,7 +45,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -581,22 +581,6 @@ def machine() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- the run
-def shifted(cfg: NativeConfig, offset: int, data_dir: Path, env: dict[str, str]) -> NativeConfig:
-    """Another stack beside `cfg`: every port moved by `offset`, its own data dir and env."""
-    return replace(
-        cfg,
-        data_dir=data_dir.resolve(),
-        port_base=cfg.port_base + offset,
-        redis_port=cfg.redis_port + offset,
-        otlp_grpc_port=cfg.otlp_grpc_port + offset,
-        otlp_http_port=cfg.otlp_http_port + offset,
-        collector_health_port=cfg.collector_health_port + offset,
-        nginx_http_port=cfg.nginx_http_port + offset,
-        nginx_https_port=cfg.nginx_https_port + offset,
-        extra_env=env,
-    )
-
-
 def merge_slices(runs: list[RunResult]) -> dict[str, Any]:
     """One arm's equal-length slices → one run: throughput and CPU % are the slices' mean,
     counts and CPU seconds their sum, each latency percentile the median of the slices'."""
@@ -660,8 +644,8 @@ def run_bench(
     work.mkdir()
     cfg = bench_config(data_dir / "stack")
     # The comparison's other two arms run beside the main stack, on shifted ports.
-    cfg_before = shifted(cfg, 200, data_dir / "stack-before-fix", BEFORE_FIX_ENV)
-    cfg_off = shifted(cfg, 400, data_dir / "stack-otel-off", {"OTEL_SDK_DISABLED": "true"})
+    cfg_before = cfg.shifted(200, data_dir / "stack-before-fix").with_env(BEFORE_FIX_ENV)
+    cfg_off = cfg.shifted(400, data_dir / "stack-otel-off").with_env({"OTEL_SDK_DISABLED": "true"})
     host = cfg.url(ServiceName.GATEWAY)
     steps = 2 * len(plan.levels) + 5 + 3 * plan.rounds + (1 if profile else 0)  # done() calls
     task = progress.add_task("benchmark", total=steps)

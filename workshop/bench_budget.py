@@ -408,13 +408,13 @@ def run(
 
     from stack.common.settings import ServiceName
     from stack.native import launcher
-    from workshop.bench import Sampler, bench_config, fresh_dir, shifted, stack_pids
+    from workshop.bench import Sampler, bench_config, fresh_dir, stack_pids
 
     if instance not in INSTANCES:
         raise ValueError(f"--budget: one of {', '.join(INSTANCES)}")
     fresh_dir(data_dir)
     base = bench_config(data_dir / "now")
-    configs = {"now": base, "before": shifted(base, 200, data_dir / "before", {})}
+    configs = {"now": base, "before": base.shifted(200, data_dir / "before")}
     started: list[Any] = []
 
     def up(label: str, env: dict[str, str]) -> tuple[str, dict[str, int]]:

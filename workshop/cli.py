@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import subprocess
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,11 +12,24 @@ from rich.table import Table
 
 from stack.client import ApiError, Gateway
 from stack.native import launcher
-from stack.native.config import NativeConfig
+from stack.native.config import ConfigError, NativeConfig
 from stack.native.supervisor import LaunchError
 
-app = typer.Typer(help="DataPrime Workshop Kit", no_args_is_help=True, add_completion=False)
 console = Console()
+
+
+class _Workshop(typer.Typer):
+    """A bad environment variable (any command reads the config) is one line, not a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ConfigError as exc:
+            console.print(f"[bold red]error:[/] {exc}")
+            raise SystemExit(1) from None
+
+
+app = _Workshop(help="DataPrime Workshop Kit", no_args_is_help=True, add_completion=False)
 
 
 def _fail(message: str, code: int = 1) -> None:

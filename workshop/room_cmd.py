@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from labs.runtime import roster
+from stack.common import envvars
 from stack.common.room import room_event_kinds
 from stack.native.config import NativeConfig
 from workshop.fault_cmd import _call, _gateway, _parse_params
@@ -28,9 +29,7 @@ def _data_dir() -> Path:
 
 
 def _lab_url(cfg: NativeConfig) -> str:
-    import os
-
-    return os.environ.get("ROOM_LAB_URL") or f"http://127.0.0.1:{cfg.port_base + HUB_PORT_OFFSET}/"
+    return envvars.get("ROOM_LAB_URL") or f"http://127.0.0.1:{cfg.port_base + HUB_PORT_OFFSET}/"
 
 
 @app.command()

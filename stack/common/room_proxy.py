@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from stack.common import envvars
 from stack.common.room import CHECK_CACHE_SECONDS, CheckIn, check_cache_key
 
 _lock = threading.Lock()
@@ -27,15 +28,13 @@ _clients: dict[str, Any] = {}
 
 
 def _env(settings: Any) -> dict[str, str]:
-    import os
-
     env = {
         "CX_API_KEY": settings.cx_api_key.get_secret_value(),
         "CX_DOMAIN": settings.cx_domain,
     }
     for name in ("CX_REGION", "DATAPRIME_API_URL", "METRICS_API_URL"):
-        if os.environ.get(name):
-            env[name] = os.environ[name]
+        if value := envvars.get(name):
+            env[name] = value
     return env
 
 

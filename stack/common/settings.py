@@ -62,86 +62,351 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
     # --- where things live -------------------------------------------------------------
-    data_dir: Path = Field(REPO_ROOT / "data", alias="WORKSHOP_DATA_DIR")
-    environment: str = Field("workshop", alias="DEPLOYMENT_ENVIRONMENT")
-    service_version: str = Field("1.0.0", alias="SERVICE_VERSION")
+    data_dir: Path = Field(
+        REPO_ROOT / "data",
+        alias="WORKSHOP_DATA_DIR",
+        description="Where the services keep their data (SQLite feedback database, admin token).",
+    )
+    environment: str = Field(
+        "workshop",
+        alias="DEPLOYMENT_ENVIRONMENT",
+        description="deployment.environment.name on every signal.",
+    )
+    service_version: str = Field(
+        "1.0.0",
+        alias="SERVICE_VERSION",
+        description='service.version on every signal (the "bad release" fault bumps it).',
+    )
 
     # --- network -----------------------------------------------------------------------
-    bind_host: str = Field("127.0.0.1", alias="WORKSHOP_BIND_HOST")
-    port_base: int = Field(8010, alias="WORKSHOP_PORT_BASE", ge=1024, le=65000)
+    bind_host: str = Field(
+        "127.0.0.1", alias="WORKSHOP_BIND_HOST", description="Address every service listens on."
+    )
+    port_base: int = Field(
+        8010,
+        alias="WORKSHOP_PORT_BASE",
+        ge=1024,
+        le=65000,
+        description="Port of api-gateway; every service's port is this plus its offset.",
+    )
     # How one service reaches another: a template filled with the service name and port.
     # Native: every service on loopback. Docker: "http://{name}:{port}".
-    service_url_template: str = Field("http://127.0.0.1:{port}", alias="SERVICE_URL_TEMPLATE")
-    redis_url: str = Field("redis://127.0.0.1:6390/0", alias="REDIS_URL")
+    service_url_template: str = Field(
+        "http://127.0.0.1:{port}",
+        alias="SERVICE_URL_TEMPLATE",
+        description="How one service reaches another: filled with the service's {name} and {port}.",
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6390/0",
+        alias="REDIS_URL",
+        description="The Redis the services share (queue stream, cache, sessions, faults).",
+    )
 
     # --- HTTP client between services (seconds) ----------------------------------------
-    http_connect_timeout: float = Field(1.0, alias="HTTP_CONNECT_TIMEOUT", gt=0)
-    http_read_timeout: float = Field(5.0, alias="HTTP_READ_TIMEOUT", gt=0)
-    http_pool_size: int = Field(100, alias="HTTP_POOL_SIZE", ge=1)
+    http_connect_timeout: float = Field(
+        1.0,
+        alias="HTTP_CONNECT_TIMEOUT",
+        gt=0,
+        description="Connect timeout between services (seconds).",
+    )
+    http_read_timeout: float = Field(
+        5.0, alias="HTTP_READ_TIMEOUT", gt=0, description="Read timeout between services (seconds)."
+    )
+    http_pool_size: int = Field(
+        100,
+        alias="HTTP_POOL_SIZE",
+        ge=1,
+        description="Connections each service keeps per peer service.",
+    )
 
     # --- domain ------------------------------------------------------------------------
-    query_engine: str = Field("llm", alias="QUERY_ENGINE", pattern="^(llm|rules)$")
-    cache_ttl_seconds: int = Field(300, alias="CACHE_TTL_SECONDS", ge=0)
-    session_ttl_seconds: int = Field(3600, alias="SESSION_TTL_SECONDS", ge=60)
-    job_status_ttl_seconds: int = Field(86400, alias="JOB_STATUS_TTL_SECONDS", ge=60)
-    stream_maxlen: int = Field(100_000, alias="STREAM_MAXLEN", ge=100)
-    question_max_chars: int = Field(500, alias="QUESTION_MAX_CHARS", ge=10)
-    comment_max_chars: int = Field(1000, alias="COMMENT_MAX_CHARS", ge=10)
-    history_max_page_size: int = Field(100, alias="HISTORY_MAX_PAGE_SIZE", ge=1)
-    history_max_depth: int = Field(10_000, alias="HISTORY_MAX_DEPTH", ge=100)
-    max_body_bytes: int = Field(16_384, alias="MAX_BODY_BYTES", ge=1024)
+    query_engine: str = Field(
+        "llm",
+        alias="QUERY_ENGINE",
+        pattern="^(llm|rules)$",
+        description=(
+            "llm: query-service asks external-api-service (and falls back to rules); rules: "
+            "rules only."
+        ),
+    )
+    cache_ttl_seconds: int = Field(
+        300,
+        alias="CACHE_TTL_SECONDS",
+        ge=0,
+        description="How long query-service caches an answer (seconds).",
+    )
+    session_ttl_seconds: int = Field(
+        3600,
+        alias="SESSION_TTL_SECONDS",
+        ge=60,
+        description="How long a session lives without use (seconds).",
+    )
+    job_status_ttl_seconds: int = Field(
+        86400,
+        alias="JOB_STATUS_TTL_SECONDS",
+        ge=60,
+        description="How long a queued job's status is kept (seconds).",
+    )
+    stream_maxlen: int = Field(
+        100_000,
+        alias="STREAM_MAXLEN",
+        ge=100,
+        description="Approximate maximum length of the job stream.",
+    )
+    question_max_chars: int = Field(
+        500,
+        alias="QUESTION_MAX_CHARS",
+        ge=10,
+        description="Longest question the API accepts (characters).",
+    )
+    comment_max_chars: int = Field(
+        1000,
+        alias="COMMENT_MAX_CHARS",
+        ge=10,
+        description="Longest feedback comment the API accepts (characters).",
+    )
+    history_max_page_size: int = Field(
+        100,
+        alias="HISTORY_MAX_PAGE_SIZE",
+        ge=1,
+        description="Largest page of query history one request returns.",
+    )
+    history_max_depth: int = Field(
+        10_000,
+        alias="HISTORY_MAX_DEPTH",
+        ge=100,
+        description="How far back query history can be paged.",
+    )
+    max_body_bytes: int = Field(
+        16_384,
+        alias="MAX_BODY_BYTES",
+        ge=1024,
+        description="Largest request body the gateway accepts (bytes).",
+    )
 
     # --- queue worker ------------------------------------------------------------------
-    worker_concurrency: int = Field(16, alias="WORKER_CONCURRENCY", ge=1, le=256)
-    worker_batch: int = Field(16, alias="WORKER_BATCH", ge=1)
-    worker_max_attempts: int = Field(5, alias="WORKER_MAX_ATTEMPTS", ge=1, le=10)
-    worker_backoff_ms: int = Field(200, alias="WORKER_BACKOFF_MS", ge=0)
-    worker_claim_idle_ms: int = Field(15_000, alias="WORKER_CLAIM_IDLE_MS", ge=100)
-    worker_consumer: str = Field("", alias="WORKER_CONSUMER")
-    shutdown_grace_seconds: float = Field(10.0, alias="SHUTDOWN_GRACE_SECONDS", gt=0)
+    worker_concurrency: int = Field(
+        16, alias="WORKER_CONCURRENCY", ge=1, le=256, description="Jobs queue-worker runs at once."
+    )
+    worker_batch: int = Field(
+        16,
+        alias="WORKER_BATCH",
+        ge=1,
+        description="Jobs queue-worker reads from the stream per call.",
+    )
+    worker_max_attempts: int = Field(
+        5,
+        alias="WORKER_MAX_ATTEMPTS",
+        ge=1,
+        le=10,
+        description="Attempts before a job is dead-lettered.",
+    )
+    worker_backoff_ms: int = Field(
+        200,
+        alias="WORKER_BACKOFF_MS",
+        ge=0,
+        description="Backoff between a job's attempts (milliseconds).",
+    )
+    worker_claim_idle_ms: int = Field(
+        15_000,
+        alias="WORKER_CLAIM_IDLE_MS",
+        ge=100,
+        description="Idle time after which another worker reclaims a job (milliseconds).",
+    )
+    worker_consumer: str = Field(
+        "",
+        alias="WORKER_CONSUMER",
+        description="Consumer name in the `workers` group; empty = derived from the host name.",
+    )
+    shutdown_grace_seconds: float = Field(
+        10.0,
+        alias="SHUTDOWN_GRACE_SECONDS",
+        gt=0,
+        description="How long a stopping service waits for work in flight (seconds).",
+    )
 
     # --- benchmark baselines -----------------------------------------------------------
     # `services` restores the poll path that profiling replaced (gateway → queue-service →
     # Redis, then storage-service): `workshop bench` runs it back to back with the default
     # to measure the fix within one run. Nobody should set it otherwise.
-    gateway_poll_via: Literal["redis", "services"] = Field("redis", alias="GATEWAY_POLL_VIA")
+    gateway_poll_via: Literal["redis", "services"] = Field(
+        "redis",
+        alias="GATEWAY_POLL_VIA",
+        description=(
+            "Benchmark baseline only (`workshop bench` sets `services` for its before/after "
+            "run): leave it."
+        ),
+    )
     # How often uvicorn's main loop wakes (Date header, exit check): 1 s; uvicorn's own 0.1 s
     # is the baseline arm of `workshop bench --budget` (idle CPU, issue 19). Leave it.
-    server_tick_seconds: float = Field(1.0, alias="SERVER_TICK_SECONDS", gt=0, le=1)
+    server_tick_seconds: float = Field(
+        1.0,
+        alias="SERVER_TICK_SECONDS",
+        gt=0,
+        le=1,
+        description=(
+            "Benchmark baseline only (`workshop bench --budget` sets 0.1, uvicorn's own): leave it."
+        ),
+    )
 
     # --- the stand-in LLM provider -----------------------------------------------------
-    llm_model: str = Field("workshop-dataprime-1", alias="LLM_MODEL")
-    llm_base_ms: float = Field(4.0, alias="LLM_BASE_MS", ge=0)
-    llm_per_token_ms: float = Field(0.02, alias="LLM_PER_TOKEN_MS", ge=0)
-    llm_rate_limit_rps: float = Field(200.0, alias="LLM_RATE_LIMIT_RPS", gt=0)
-    llm_max_retries: int = Field(3, alias="LLM_MAX_RETRIES", ge=0, le=10)
-    llm_retry_cap_seconds: float = Field(2.0, alias="LLM_RETRY_CAP_SECONDS", ge=0)
+    llm_model: str = Field(
+        "workshop-dataprime-1",
+        alias="LLM_MODEL",
+        description="Model name the stand-in LLM provider reports.",
+    )
+    llm_base_ms: float = Field(
+        4.0, alias="LLM_BASE_MS", ge=0, description="Simulated LLM latency: base (milliseconds)."
+    )
+    llm_per_token_ms: float = Field(
+        0.02,
+        alias="LLM_PER_TOKEN_MS",
+        ge=0,
+        description="Simulated LLM latency: per token (milliseconds).",
+    )
+    llm_rate_limit_rps: float = Field(
+        200.0,
+        alias="LLM_RATE_LIMIT_RPS",
+        gt=0,
+        description="Simulated provider rate limit (requests/second) before it answers 429.",
+    )
+    llm_max_retries: int = Field(
+        3,
+        alias="LLM_MAX_RETRIES",
+        ge=0,
+        le=10,
+        description="query-service retries on 429/5xx, with capped exponential backoff.",
+    )
+    llm_retry_cap_seconds: float = Field(
+        2.0, alias="LLM_RETRY_CAP_SECONDS", ge=0, description="Cap of that backoff (seconds)."
+    )
     # A real provider is used only when both are set (OpenAI-compatible chat completions).
-    llm_provider_base_url: str = Field("", alias="LLM_PROVIDER_BASE_URL")
-    llm_provider_api_key: SecretStr = Field(SecretStr(""), alias="LLM_PROVIDER_API_KEY")
+    llm_provider_base_url: str = Field(
+        "",
+        alias="LLM_PROVIDER_BASE_URL",
+        description=(
+            "A real OpenAI-compatible provider's base URL (used only when the key is set too)."
+        ),
+    )
+    llm_provider_api_key: SecretStr = Field(
+        SecretStr(""),
+        alias="LLM_PROVIDER_API_KEY",
+        description="That provider's API key (used only when the base URL is set too).",
+    )
 
     # --- admin & faults ----------------------------------------------------------------
-    admin_token: SecretStr = Field(SecretStr(""), alias="ADMIN_TOKEN")
-    attendee_faults: bool = Field(False, alias="ATTENDEE_FAULTS")
+    admin_token: SecretStr = Field(
+        SecretStr(""),
+        alias="ADMIN_TOKEN",
+        description=(
+            "Admin API token (faults, reset). Natively `workshop up` generates data/admin-token "
+            "when this is empty; Docker has no such step, so set it: openssl rand -hex 24"
+        ),
+    )
+    attendee_faults: bool = Field(
+        False,
+        alias="ATTENDEE_FAULTS",
+        description="Let attendees (not only the admin token holder) toggle their own faults.",
+    )
     # Changes arrive by pub/sub at once; this is only the safety net for a lost message.
-    fault_poll_seconds: float = Field(5.0, alias="FAULT_POLL_SECONDS", gt=0, le=60)
+    fault_poll_seconds: float = Field(
+        5.0,
+        alias="FAULT_POLL_SECONDS",
+        gt=0,
+        le=60,
+        description=(
+            "Fault changes reach every service at once (Redis pub/sub); this is how often each "
+            "also re-reads the state in case a change message was lost (seconds, at most 60)."
+        ),
+    )
 
     # --- Coralogix (the collector sends; the labs query) -------------------------------
-    cx_private_key: SecretStr = Field(SecretStr(""), alias="CX_PRIVATE_KEY")
-    cx_api_key: SecretStr = Field(SecretStr(""), alias="CX_API_KEY")
-    cx_domain: str = Field("eu2.coralogix.com", alias="CX_DOMAIN")
-    cx_application_name: str = Field("dataprime-workshop", alias="CX_APPLICATION_NAME")
-    cx_team_url: str = Field("", alias="CX_TEAM_URL")
-    cx_team_name: str = Field("", alias="CX_TEAM_NAME")
-    cx_region: str = Field("", alias="CX_REGION")
+    cx_private_key: SecretStr = Field(
+        SecretStr(""),
+        alias="CX_PRIVATE_KEY",
+        description=(
+            "Coralogix Send-Your-Data API key: the collector sends traces, metrics and logs with"
+            " it."
+        ),
+    )
+    cx_api_key: SecretStr = Field(
+        SecretStr(""),
+        alias="CX_API_KEY",
+        description=(
+            "DataQuerying API key: the labs and `workshop` commands query Coralogix with it "
+            "(never sends)."
+        ),
+    )
+    cx_domain: str = Field(
+        "eu2.coralogix.com",
+        alias="CX_DOMAIN",
+        description=(
+            "Your region's domain: eu1.coralogix.com, eu2.coralogix.com, us1.coralogix.com, "
+            "us2.coralogix.com, us3.coralogix.com, ap1.coralogix.com, ap2.coralogix.com, "
+            "ap3.coralogix.com"
+        ),
+    )
+    cx_application_name: str = Field(
+        "dataprime-workshop",
+        alias="CX_APPLICATION_NAME",
+        description="Application name on every signal (resource attribute cx.application.name).",
+    )
+    cx_team_url: str = Field(
+        "",
+        alias="CX_TEAM_URL",
+        description=(
+            "Your team's console URL, e.g. https://myteam.app.eu2.coralogix.com (labs build "
+            "links with it)."
+        ),
+    )
+    cx_team_name: str = Field(
+        "",
+        alias="CX_TEAM_NAME",
+        description=(
+            "...or just the team name: the UI host then comes from the region table "
+            "(docs/coralogix.md)."
+        ),
+    )
+    cx_region: str = Field(
+        "",
+        alias="CX_REGION",
+        description=(
+            "Region code (EU1 … AP3) instead of CX_DOMAIN for links and the query API; empty: "
+            "CX_DOMAIN."
+        ),
+    )
     # The host attendees pick in Infrastructure Explorer (Docker: the VM's, see env.vm.example).
-    workshop_host_name: str = Field("", alias="WORKSHOP_HOST_NAME")
-    workshop_host_id: str = Field("", alias="WORKSHOP_HOST_ID")
+    workshop_host_name: str = Field(
+        "",
+        alias="WORKSHOP_HOST_NAME",
+        description=(
+            "host.name of the host attendees pick in Infrastructure Explorer (natively read from"
+            " the collector's entity events; in Docker the VM's)."
+        ),
+    )
+    workshop_host_id: str = Field(
+        "",
+        alias="WORKSHOP_HOST_ID",
+        description=(
+            "host.id of that host (in Docker the VM's, e.g. the EC2 instance id: containers only"
+            " see their own)."
+        ),
+    )
 
     # --- telemetry (the OTEL_* variables are read by the SDK itself) -------------------
-    otel_sdk_disabled: bool = Field(False, alias="OTEL_SDK_DISABLED")
-    otlp_endpoint: str = Field("http://127.0.0.1:4318", alias="OTEL_EXPORTER_OTLP_ENDPOINT")
-    log_level: str = Field("INFO", alias="LOG_LEVEL")
+    otel_sdk_disabled: bool = Field(
+        False,
+        alias="OTEL_SDK_DISABLED",
+        description="true switches the OpenTelemetry SDK off in every service.",
+    )
+    otlp_endpoint: str = Field(
+        "http://127.0.0.1:4318",
+        alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description="Where the services send OTLP/HTTP (the collector).",
+    )
+    log_level: str = Field(
+        "INFO", alias="LOG_LEVEL", description="Service log level: DEBUG, INFO, WARNING, ERROR."
+    )
 
     def port(self, service: ServiceName) -> int:
         return self.port_base + PORT_OFFSETS[service]

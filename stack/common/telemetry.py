@@ -20,6 +20,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from stack.common import envvars
 from stack.common.settings import ServiceName, Settings
 
 log = logging.getLogger("stack.telemetry")
@@ -32,7 +33,7 @@ NOT_TRACED_PREFIXES = ("/api/telemetry/", "/api/traces/")
 
 
 def _otel_disabled(settings: Settings) -> bool:
-    return settings.otel_sdk_disabled or os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true"
+    return settings.otel_sdk_disabled or envvars.get("OTEL_SDK_DISABLED").lower() == "true"
 
 
 def resource_attributes(service: ServiceName, settings: Settings, version: str) -> dict[str, str]:
@@ -95,7 +96,7 @@ def setup_telemetry(service: ServiceName, settings: Settings, version: str) -> T
     tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(tracer_provider)
 
-    interval = int(os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "10000"))
+    interval = int(envvars.get("OTEL_METRIC_EXPORT_INTERVAL"))
     meter_provider = MeterProvider(
         resource=resource,
         metric_readers=[

@@ -3,6 +3,10 @@
 Everything is overridable so a test (or a second attendee on the same machine) can run a
 whole stack beside another one: WORKSHOP_DATA_DIR, WORKSHOP_PORT_BASE, REDIS_PORT,
 OTLP_GRPC_PORT, OTLP_HTTP_PORT, COLLECTOR_HEALTH_PORT, NGINX_HTTP_PORT, NGINX_HTTPS_PORT.
+
+`NativeConfig()` reads them from the process environment, `NativeConfig.from_env(env)` from
+any mapping; `cfg.to_env()` gives the variables back (`from_env(cfg.to_env()) == cfg`) and
+`cfg.shifted(offset)` is a second stack beside `cfg`, every port moved by `offset`.
 """
 
 from __future__ import annotations
@@ -10,46 +14,138 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
+from pydantic import Field
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from stack.common import envvars
 from stack.common.settings import PORT_OFFSETS, REPO_ROOT, ServiceName
 
+# The ports (`shifted` moves them all); data_dir is the only other field read from the env.
+_PORT_FIELDS = (
+    "port_base",
+    "redis_port",
+    "otlp_grpc_port",
+    "otlp_http_port",
+    "collector_health_port",
+    "nginx_http_port",
+    "nginx_https_port",
+)
 
-@dataclass(frozen=True)
-class NativeConfig:
-    data_dir: Path
-    port_base: int = 8010
+
+class ConfigError(ValueError):
+    """A variable that cannot be used as it is set (the message names it)."""
+
+
+# The mapping the environment source reads: the process environment unless from_env says.
+_SOURCE: ContextVar[Mapping[str, str] | None] = ContextVar("native_config_env", default=None)
+
+
+class NativeConfig(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    data_dir: Path = Field(
+        REPO_ROOT / "data",
+        alias="WORKSHOP_DATA_DIR",
+        description="Where the native stack keeps its data, logs and run files.",
+    )
+    port_base: int = Field(
+        8010,
+        alias="WORKSHOP_PORT_BASE",
+        description="Port of api-gateway; every service's port is this plus its offset.",
+    )
     # Not 6379: a Debian redis-server package starts its own server there (systemd).
-    redis_port: int = 6390
-    otlp_grpc_port: int = 4317
-    otlp_http_port: int = 4318
-    collector_health_port: int = 13133
-    nginx_http_port: int = 8080
-    nginx_https_port: int = 8443
-    extra_env: Mapping[str, str] = field(default_factory=dict)
+    redis_port: int = Field(
+        6390, alias="REDIS_PORT", description="Port of the native stack's redis-server."
+    )
+    otlp_grpc_port: int = Field(
+        4317, alias="OTLP_GRPC_PORT", description="Port the collector receives OTLP/gRPC on."
+    )
+    otlp_http_port: int = Field(
+        4318, alias="OTLP_HTTP_PORT", description="Port the collector receives OTLP/HTTP on."
+    )
+    collector_health_port: int = Field(
+        13133,
+        alias="COLLECTOR_HEALTH_PORT",
+        description="Port of the collector's health_check extension.",
+    )
+    nginx_http_port: int = Field(
+        8080, alias="NGINX_HTTP_PORT", description="Port of the native nginx front (HTTP)."
+    )
+    nginx_https_port: int = Field(
+        8443, alias="NGINX_HTTPS_PORT", description="Port of the native nginx front (HTTPS)."
+    )
+    # Not from the environment: what this stack's processes get on top of service_env().
+    extra_env: Mapping[str, str] = Field(default_factory=dict, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Keyword arguments win over the process environment; nothing else is read.
+        return init_settings, _Environment(settings_cls)
+
+    @classmethod
+    def env_names(cls) -> dict[str, str]:
+        """Field name → the environment variable it is read from."""
+        return {
+            name: f.alias
+            for name, f in cls.model_fields.items()
+            if f.alias is not None and name != "extra_env"
+        }
+
+    @classmethod
+    def values_from(cls, env: Mapping[str, str], skip: Collection[str] = ()) -> dict[str, Any]:
+        """The fields `env` sets (empty means unset), checked: a port must be a number.
+        Fields named in `skip` (by field or variable name) are not read."""
+        values: dict[str, Any] = {}
+        for name, var in cls.env_names().items():
+            raw = env.get(var, "")
+            if not raw or name in skip or var in skip:
+                continue
+            if name in _PORT_FIELDS:
+                if not raw.isdigit():
+                    raise ConfigError(f"{var} must be a port number, got {raw!r}")
+                values[name] = int(raw)
+            else:
+                values[name] = Path(raw).resolve()
+        return values
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NativeConfig:
-        env = os.environ if env is None else env
+        """The config `env` describes (default: the process environment) and nothing else."""
+        token = _SOURCE.set(os.environ if env is None else env)
+        try:
+            return cls()
+        finally:
+            _SOURCE.reset(token)
 
-        def port(name: str, default: int) -> int:
-            raw = env.get(name, "")
-            if raw and not raw.isdigit():
-                raise ValueError(f"{name} must be a port number, got {raw!r}")
-            return int(raw) if raw else default
+    def to_env(self) -> dict[str, str]:
+        """The variables that reproduce this config: `from_env(cfg.to_env()) == cfg`
+        (extra_env aside, which is not configuration but what the processes get)."""
+        return {var: str(getattr(self, name)) for name, var in self.env_names().items()}
 
-        return cls(
-            data_dir=Path(env.get("WORKSHOP_DATA_DIR") or REPO_ROOT / "data").resolve(),
-            port_base=port("WORKSHOP_PORT_BASE", 8010),
-            redis_port=port("REDIS_PORT", 6390),
-            otlp_grpc_port=port("OTLP_GRPC_PORT", 4317),
-            otlp_http_port=port("OTLP_HTTP_PORT", 4318),
-            collector_health_port=port("COLLECTOR_HEALTH_PORT", 13133),
-            nginx_http_port=port("NGINX_HTTP_PORT", 8080),
-            nginx_https_port=port("NGINX_HTTPS_PORT", 8443),
-        )
+    def shifted(self, offset: int, data_dir: Path | None = None) -> NativeConfig:
+        """Another stack beside this one: every port moved by `offset`, its own data dir
+        (resolved; default this one's) and a copy of extra_env (to change independently)."""
+        update: dict[str, Any] = {name: getattr(self, name) + offset for name in _PORT_FIELDS}
+        update["data_dir"] = data_dir.resolve() if data_dir is not None else self.data_dir
+        update["extra_env"] = dict(self.extra_env)
+        return self.model_copy(update=update)
+
+    def with_env(self, env: Mapping[str, str]) -> NativeConfig:
+        """This config with `env` layered over its extra_env."""
+        return self.model_copy(update={"extra_env": {**self.extra_env, **env}})
 
     # -- paths ---------------------------------------------------------------------------
     @property
@@ -120,7 +216,7 @@ class NativeConfig:
 
     def ensure_admin_token(self) -> str:
         """ADMIN_TOKEN if set; otherwise generate one once and keep it under data/ (0600)."""
-        if token := os.environ.get("ADMIN_TOKEN"):
+        if token := envvars.get("ADMIN_TOKEN"):
             return token
         path = self.admin_token_file
         if path.exists():
@@ -131,3 +227,16 @@ class NativeConfig:
         with os.fdopen(fd, "w") as fh:
             fh.write(token + "\n")
         return token
+
+
+class _Environment(PydanticBaseSettingsSource):
+    """The process environment (or from_env's mapping), read by `NativeConfig.values_from`."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        env = _SOURCE.get()
+        # Keyword arguments win: a variable they override is not even checked.
+        given = set(self.current_state)
+        return NativeConfig.values_from(os.environ if env is None else env, skip=given)

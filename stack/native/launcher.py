@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from stack.common.settings import ServiceName
 from stack.native.config import NativeConfig
@@ -107,7 +107,7 @@ def up(
     cfg.ensure_admin_token()
     if not collector and "OTEL_SDK_DISABLED" not in cfg.extra_env:
         # Nothing listens for OTLP: exporting would only fill the logs with retries.
-        cfg = replace(cfg, extra_env={**cfg.extra_env, "OTEL_SDK_DISABLED": "true"})
+        cfg = cfg.with_env({"OTEL_SDK_DISABLED": "true"})
     programs += service_programs(cfg, services)
 
     progress("starting supervisord")

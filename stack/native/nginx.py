@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from stack.common import envvars
 from stack.common.settings import REPO_ROOT, ServiceName
 from stack.native.config import NativeConfig
 
@@ -80,7 +81,7 @@ def render_native_conf(cfg: NativeConfig) -> Path:
             "CERT_DIR": str(cert_dir(cfg)),
             "HEADERS": str(HEADERS),
             # nginx is the stack's public entry point (services themselves stay on loopback).
-            "BIND": os.environ.get("NGINX_BIND_HOST", "0.0.0.0"),
+            "BIND": envvars.get("NGINX_BIND_HOST"),
             "HTTP_PORT": str(cfg.nginx_http_port),
             "HTTPS_PORT": str(cfg.nginx_https_port),
             "GATEWAY_PORT": str(cfg.service_port(ServiceName.GATEWAY)),

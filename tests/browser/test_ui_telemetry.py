@@ -89,14 +89,12 @@ def stack(stack, mode: str, sink: _Sink | None):
 
     base = int(os.environ.get("TEST_PORT_BASE", "18000"))
     cfg = test_config(REPO / "data" / f"test-online-stack-{base}", offset=600)
-    cfg = dataclasses.replace(
-        cfg,
-        extra_env={
-            **cfg.extra_env,
+    cfg = cfg.with_env(
+        {
             "CX_TEAM_URL": TEAM_URL,
             "SINK_GRPC_PORT": str(base + 600 + 250),
             "COLLECTOR_CONFIG_OVERLAYS": str(TO_SINK),
-        },
+        }
     )
     launcher.down(cfg)
     shutil.rmtree(cfg.data_dir, ignore_errors=True)

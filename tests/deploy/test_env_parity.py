@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, TypeAdapter
 
+from stack.common.envvars import registry
 from stack.common.settings import REPO_ROOT, Settings
 from tests.deploy import (
     OTLP_FILE,
@@ -21,6 +22,7 @@ from tests.deploy import (
 
 # Names only the Docker deployment has (no native counterpart), and where they are used.
 DOCKER_ONLY = {
+    "KIT_IMAGE": "docker-compose.vm.yml",
     "KIT_VERSION": "docker-compose.vm.yml",
     "DOCKER_GID": "docker-compose.vm.yml",
     "JUPYTER_TERMINALS": "docker-compose.vm.yml",
@@ -116,8 +118,9 @@ def test_commented_means_set_by_compose(example: dict, compose_env: dict) -> Non
 
 def test_docker_only_names_are_used_and_documented(example: dict) -> None:
     known = {f.alias for f in Settings.model_fields.values()} | set(collector_env_defaults())
-    direct = {"OTEL_METRIC_EXPORT_INTERVAL"}
+    direct = {"OTEL_METRIC_EXPORT_INTERVAL", "LAB_GATEWAY_URL"}
     extra = set(example) - known - direct
+    assert not set(example) - set(registry()), "env.vm.example names outside the registry"
     assert extra == set(DOCKER_ONLY), f"undocumented extra names: {extra ^ set(DOCKER_ONLY)}"
     for name, where in DOCKER_ONLY.items():
         text = (REPO / where).read_text() if where != "stack/Dockerfile" else "JUPYTER_TOKEN"

@@ -45,9 +45,7 @@ def test_cli_reports_the_busy_port_without_a_traceback(tmp_path: Path) -> None:
         sock.listen()
         env = {
             **os.environ,
-            "WORKSHOP_DATA_DIR": str(cfg.data_dir),
-            "WORKSHOP_PORT_BASE": str(cfg.port_base),
-            "REDIS_PORT": str(cfg.redis_port),
+            **cfg.to_env(),
         }
         result = subprocess.run(
             [sys.executable, "-m", "workshop.cli", "up", "--no-collector", "--no-nginx"],

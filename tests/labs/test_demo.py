@@ -18,14 +18,7 @@ def test_demo_fast(stack, tmp_path):
     cfg = stack.cfg
     env = {
         **os.environ,
-        "WORKSHOP_DATA_DIR": str(cfg.data_dir),
-        "WORKSHOP_PORT_BASE": str(cfg.port_base),
-        "REDIS_PORT": str(cfg.redis_port),
-        "OTLP_GRPC_PORT": str(cfg.otlp_grpc_port),
-        "OTLP_HTTP_PORT": str(cfg.otlp_http_port),
-        "COLLECTOR_HEALTH_PORT": str(cfg.collector_health_port),
-        "NGINX_HTTP_PORT": str(cfg.nginx_http_port),
-        "NGINX_HTTPS_PORT": str(cfg.nginx_https_port),
+        **cfg.to_env(),
         "COLUMNS": "160",
     }
     for key in ("CX_PRIVATE_KEY", "CX_API_KEY", "CX_TEAM_URL", "CX_TEAM_NAME"):

@@ -3,7 +3,6 @@ own home and notebooks, and no process they control holds a secret (kernel envir
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import shutil
@@ -43,7 +42,7 @@ def stack():
 
     base = os.environ.get("TEST_PORT_BASE", "18000")
     cfg = test_config(REPO / "data" / f"test-room-stack-{base}", offset=500)
-    cfg = dataclasses.replace(cfg, extra_env={**cfg.extra_env, "ATTENDEE_FAULTS": "true"})
+    cfg = cfg.with_env({"ATTENDEE_FAULTS": "true"})
     launcher.down(cfg)
     shutil.rmtree(cfg.data_dir, ignore_errors=True)
     result = launcher.up(cfg, collector=collector_built(), nginx=False, timeout=90)
@@ -57,7 +56,7 @@ def stack():
 def room_hub(stack, tmp_path, monkeypatch):
     for k, v in SECRETS.items():  # the instructor's shell holds every secret
         monkeypatch.setenv(k, v)
-    cfg = dataclasses.replace(stack.cfg, data_dir=tmp_path / "data")
+    cfg = stack.cfg.model_copy(update={"data_dir": tmp_path / "data"})
     (tmp_path / "roster.csv").write_text("name,email\nAnn Lee,ann@example.invalid\nBob\n")
     attendees = roster.create_room(tmp_path / "roster.csv", cfg.data_dir)
     port = int(stack.cfg.port_base) + 90

@@ -10,7 +10,6 @@ import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,8 +84,7 @@ def test_backup_under_load_restores_into_a_fresh_stack(stack, tmp_path: Path) ->
         restore(stack.cfg, out)
     runner = CliRunner()
     env = {
-        "WORKSHOP_DATA_DIR": str(stack.cfg.data_dir),
-        "REDIS_PORT": str(stack.cfg.redis_port),
+        **stack.cfg.to_env(),
         "COLUMNS": "200",
     }
     from workshop.cli import app
@@ -96,11 +94,12 @@ def test_backup_under_load_restores_into_a_fresh_stack(stack, tmp_path: Path) ->
 
     # The fresh stack: its own data directory and ports, no collector, no nginx.
     port_base = int(os.environ.get("TEST_PORT_BASE", "18000")) + 500
-    cfg2 = replace(
-        stack.cfg,
-        data_dir=REPO / "data" / f"test-restore-{port_base}",
-        port_base=port_base + 10,
-        redis_port=port_base + 379,
+    cfg2 = stack.cfg.model_copy(
+        update={
+            "data_dir": REPO / "data" / f"test-restore-{port_base}",
+            "port_base": port_base + 10,
+            "redis_port": port_base + 379,
+        }
     )
     launcher.down(cfg2)
     shutil.rmtree(cfg2.data_dir, ignore_errors=True)
