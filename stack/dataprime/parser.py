@@ -8,6 +8,10 @@ never reach the user.
 Input limits (``MAX_QUERY_CHARS``, ``MAX_NESTING``) are checked before lark runs: LALR is
 linear, but lark's parser keeps one Python frame-free stack entry per open bracket and the
 transformer recurses when printing, so a 10,000-deep `((((...` is refused up front.
+
+Over 600 lines on purpose: the transformer has one small method per grammar rule (about 40
+commands and expression forms), and the error translation needs the same rule names; split
+across modules, a rule and its callback would drift apart.
 """
 
 from __future__ import annotations
