@@ -31,6 +31,7 @@ def _collector_built() -> bool:
 
 
 pytestmark = [
+    pytest.mark.stack,  # starts its own stacks: never in the in-process lane
     pytest.mark.timeout(BOUND_S + 30),
     pytest.mark.skipif(find_spec("locust") is None, reason="needs the [load] extra"),
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),

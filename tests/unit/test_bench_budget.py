@@ -113,12 +113,16 @@ def test_splice_replaces_only_its_section() -> None:
 
 
 def test_a_full_bench_report_keeps_the_budget_section(tmp_path, monkeypatch) -> None:
-    from workshop import bench
+    import json
 
+    from stack.common.settings import REPO_ROOT
+    from workshop.bench import BenchResults, report
+
+    saved = json.loads((REPO_ROOT / "docs" / "benchmarks.json").read_text())
     out = tmp_path / "benchmarks.md"
     out.write_text(splice("# old report\n", "## Budget\nmeasured"))
-    monkeypatch.setattr(bench, "write_plots", lambda results, plot_dir: {})
-    monkeypatch.setattr(bench, "render_markdown", lambda results, plots, rel: "# new report\n")
-    bench.write_report({}, out)
+    monkeypatch.setattr(report, "write_plots", lambda results, plot_dir: {})
+    monkeypatch.setattr(report, "render_markdown", lambda results, plots, rel: "# new report\n")
+    report.write_report(BenchResults.from_dict(saved), out)
     text = out.read_text()
     assert text.startswith("# new report") and "## Budget\nmeasured" in text
