@@ -1,9 +1,11 @@
 """``workshop demo [--fast]``: the guided tour.
 
-Starts the native stack if it is not running (and leaves it running), then four narrated
-phases — baseline → latency fault → error fault → recovery — each with a live view, a
-per-phase summary, the slowest trace's waterfall from local telemetry, and where to look next.
-Offline by default; every fault it injects is cleared on the way out (Ctrl-C included).
+Starts the native stack if it is not running (and leaves it running), then runs the tour spec
+``labs/specs/tours/demo.yaml`` with the labs' own timeline code (one traffic run, the fault
+steps injected and cleared at their offsets) and narrates its four phases — baseline →
+latency fault → error fault → recovery — with a live view, a per-phase summary, the slowest
+trace's waterfall from local telemetry, and where to look next. Offline by default; every
+fault the tour injects is cleared on the way out (Ctrl-C included).
 
 The stack is found with ``NativeConfig.from_env()``: WORKSHOP_DATA_DIR, WORKSHOP_PORT_BASE,
 REDIS_PORT and the OTLP ports select which stack (tests point it at their own).
@@ -11,12 +13,11 @@ REDIS_PORT and the OTLP ports select which stack (tests point it at their own).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console, Group
@@ -25,9 +26,10 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from labs.runtime import links, traffic
-from labs.runtime.traffic import Stats
-from stack.client import ApiError, Gateway, admin_token
+from labs.runtime import Lab, links
+from labs.runtime.spec import TourPhase, TourSpec, load_tour
+from labs.runtime.state import FaultRecord
+from labs.runtime.traffic import Stats, TrafficRun
 from stack.common.settings import ServiceName
 from stack.native import launcher
 from stack.native.config import NativeConfig
@@ -39,33 +41,11 @@ ATTENDEE = "demo"
 
 
 @dataclass
-class Phase:
-    key: str
-    title: str
-    story: str
-    fault: dict[str, Any] | None = None
-
-
-PHASES = [
-    Phase(
-        "baseline",
-        "Baseline",
-        "Nothing is wrong. Note the p95 and the error ratio: this is normal.",
-    ),
-    Phase(
-        "latency",
-        "Latency fault",
-        "validation-service now adds 400 ms to every request. The gateway waits for it.",
-        {"kind": "latency", "target": "validation-service", "params": {"ms": 400}},
-    ),
-    Phase(
-        "errors",
-        "Error fault",
-        "query-service answers 503 for half of the requests; the gateway answers 502.",
-        {"kind": "error", "target": "query-service", "params": {"status": 503}, "probability": 0.5},
-    ),
-    Phase("recovery", "Recovery", "Faults cleared. Latency and errors return to the baseline."),
-]
+class PhaseResult:
+    phase: TourPhase
+    stats: Stats
+    start: float  # epoch seconds
+    end: float
 
 
 def _stack_running(cfg: NativeConfig) -> bool:
@@ -114,41 +94,72 @@ def _stats_table(rows: list[tuple[str, Stats]], title: str) -> Table:
     return table
 
 
-def _run_phase(
-    gw: Gateway, base_url: str, phase: Phase, seconds: float, users: int, active: list[str]
-) -> tuple[Stats, float, float]:
-    console.rule(f"[bold]{phase.title}")
-    console.print(phase.story)
-    if phase.fault:
-        fault = gw.add_fault(ttl_seconds=int(seconds) + 60, **phase.fault)
-        active.append(fault["id"])
-        console.print(f"[red]⚡ injected[/] {fault['id']} on {fault['target']}")
-    run = traffic.start(base_url, users=users, duration_s=seconds, attendees=[ATTENDEE])
+def _actual_windows(
+    windows: list[tuple[TourPhase, float, float]], t0: float, faults: list[FaultRecord]
+) -> list[tuple[TourPhase, float, float]]:
+    """The phases in epoch seconds: a fault phase lasts while its fault was really on, and
+    the phases around it give way, so no request is counted in the wrong phase."""
+    recs = {f.step: f for f in faults if f.start}
+    out: list[tuple[TourPhase, float, float]] = []
+    for i, (phase, start, end) in enumerate(windows):
+        lo, hi = t0 + start, t0 + end
+        rec = recs.get(phase.fault) if phase.fault is not None else None
+        if rec and rec.start:
+            lo, hi = rec.start, rec.end or hi
+        else:
+            if out:
+                lo = max(lo, out[-1][2])
+            after = windows[i + 1][0].fault if i + 1 < len(windows) else None
+            nxt = recs.get(after) if after is not None else None
+            if nxt and nxt.start:
+                hi = min(hi, nxt.start)
+        out.append((phase, lo, hi))
+    return out
+
+
+def _run_tour(lab: Lab, tour: TourSpec, users: int | None) -> list[PhaseResult]:
+    """Traffic and the fault timeline (``Lab.run``), narrated phase by phase as it goes."""
+    windows = tour.windows(lab.short_mode)
+    run: TrafficRun = lab.run(users=users)
+    t0 = run.started_at
     progress = Progress(
-        TextColumn(f"[bold]{phase.key}"),
+        TextColumn("[bold]{task.description:<9}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeRemainingColumn(),
     )
-    task = progress.add_task(phase.key, total=seconds)
-    try:
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
-            while run.running:
-                progress.update(task, completed=min(run.elapsed, seconds))
-                live.update(Group(progress, _stats_table([(phase.key, run.stats())], "live")))
-                time.sleep(0.25)
-            progress.update(task, completed=seconds)
-            live.update(Group(progress, _stats_table([(phase.key, run.stats())], "live")))
-    finally:
-        run.stop()
-        run.wait(20)
-        while active:
-            fid = active.pop()
-            with contextlib.suppress(ApiError):
-                gw.remove_fault(fid)
+    bars = [progress.add_task(p.key, total=end - start) for p, start, end in windows]
+    told, announced = -1, set()
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+        while True:
+            running = run.running
+            elapsed = time.time() - t0
+            now = sum(1 for _p, start, _e in windows if elapsed >= start) - 1
+            while told < now:
+                told += 1
+                phase = windows[told][0]
+                live.console.rule(f"[bold]{phase.title}")
+                live.console.print(phase.story)
+            for rec in lab.state.faults:
+                if rec.id and rec.id not in announced:
+                    announced.add(rec.id)
+                    live.console.print(f"[red]⚡ injected[/] {rec.id} on {rec.target}")
+            for bar, (_p, start, end) in zip(bars, windows, strict=True):
+                progress.update(bar, completed=min(max(elapsed - start, 0.0), end - start))
+            phase, lo, hi = _actual_windows(windows, t0, lab.state.faults)[max(told, 0)]
+            current = run.stats(lo, min(time.time(), hi))
+            live.update(Group(progress, _stats_table([(phase.key, current)], "live")))
+            if not running:
+                break
+            time.sleep(0.25)
+    console.print()
+    lab.wait()
     if run.error:
         console.print(f"[red]traffic error:[/] {run.error}")
-    return run.stats(), run.started_at, run.ended_at or time.time()
+    results = []
+    for phase, lo, hi in _actual_windows(windows, t0, lab.state.faults):
+        results.append(PhaseResult(phase, run.stats(lo, hi), lo, hi))
+    return results
 
 
 def _slowest_trace(cfg: NativeConfig, start: float, end: float) -> tuple[str, float, float] | None:
@@ -188,9 +199,10 @@ def _slowest_trace(cfg: NativeConfig, start: float, end: float) -> tuple[str, fl
 @app.callback(invoke_without_command=True)
 def demo(
     ctx: typer.Context,
-    fast: Annotated[bool, typer.Option("--fast", help="~10 s per phase (CI)")] = False,
-    seconds: Annotated[float | None, typer.Option(help="seconds per phase")] = None,
-    users: Annotated[int, typer.Option(min=1, max=20, help="concurrent simulated users")] = 3,
+    fast: Annotated[bool, typer.Option("--fast", help="the tour's short timings (CI)")] = False,
+    users: Annotated[
+        int | None, typer.Option(min=1, max=20, help="concurrent simulated users")
+    ] = None,
     summary_json: Annotated[
         Path | None, typer.Option(help="also write the per-phase figures as JSON")
     ] = None,
@@ -199,12 +211,12 @@ def demo(
     if ctx.invoked_subcommand is not None:
         return
     cfg = NativeConfig.from_env()
-    per_phase = seconds or (10.0 if fast else 30.0)
+    tour = load_tour("demo")
     console.print(
         Panel.fit(
-            "The DataPrime Assistant turns plain-language questions into DataPrime queries.\n"
-            f"We send traffic as attendee [bold]{ATTENDEE}[/], break things on purpose, and watch.",
-            title="DataPrime Workshop — guided tour",
+            f"{tour.summary}\nOur traffic is attendee [bold]{ATTENDEE}[/]; "
+            "every fault is scoped to it and cleared at the end.",
+            title=tour.title,
         )
     )
     try:
@@ -212,56 +224,55 @@ def demo(
     except LaunchError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from None
-    token = admin_token(cfg)
-    base_url = cfg.url(ServiceName.GATEWAY)
-    gw = Gateway(base_url, admin_token=token, attendee=ATTENDEE)
-    results: list[tuple[Phase, Stats, float, float]] = []
-    active: list[str] = []
-    interrupted = False
+    lab = Lab(
+        tour,
+        gateway_url=cfg.url(ServiceName.GATEWAY),
+        telemetry_dir=cfg.telemetry_dir,
+        attendee=ATTENDEE,
+        short_mode=fast,
+    )
+    results: list[PhaseResult] = []
     try:
-        for phase in PHASES:
-            stats, start, end = _run_phase(gw, base_url, phase, per_phase, users, active)
-            results.append((phase, stats, start, end))
+        results = _run_tour(lab, tour, users)
     except KeyboardInterrupt:
-        interrupted = True
-        console.print("\n[yellow]interrupted — clearing the demo's faults[/]")
+        console.print("\n[yellow]interrupted — clearing the tour's faults[/]")
+        raise typer.Exit(130) from None
     finally:
-        for fid in active:
-            with contextlib.suppress(ApiError, OSError):
-                gw.remove_fault(fid)
-    if results:
-        console.rule("[bold]Summary")
-        console.print(_stats_table([(p.title, s) for p, s, _a, _b in results], "per phase"))
-        if summary_json:
-            summary_json.write_text(
-                json.dumps(
-                    {
-                        p.key: {
-                            "requests": s.requests,
-                            "errors": s.errors,
-                            "error_ratio": s.error_ratio,
-                            "p50_ms": s.p50_ms,
-                            "p95_ms": s.p95_ms,
-                            "rps": s.rps,
-                        }
-                        for p, s, _a, _b in results
-                    },
-                    indent=2,
-                )
+        lab.cleanup()
+    console.rule("[bold]Summary")
+    console.print(_stats_table([(r.phase.title, r.stats) for r in results], "per phase"))
+    if summary_json:
+        summary_json.write_text(
+            json.dumps(
+                {
+                    r.phase.key: {
+                        "requests": r.stats.requests,
+                        "errors": r.stats.errors,
+                        "error_ratio": r.stats.error_ratio,
+                        "p50_ms": r.stats.p50_ms,
+                        "p95_ms": r.stats.p95_ms,
+                        "rps": r.stats.rps,
+                        "start": r.start,
+                        "end": r.end,
+                    }
+                    for r in results
+                },
+                indent=2,
             )
-    if interrupted:
-        raise typer.Exit(130)
-    latency = next((r for r in results if r[0].key == "latency"), None)
-    slow = _slowest_trace(cfg, latency[2], latency[3]) if latency else None
+        )
+    latency = next((r for r in results if r.phase.key == "latency"), None)
+    slow = _slowest_trace(cfg, latency.start, latency.end) if latency else None
     console.rule("[bold]Where to look next")
     _where_to_look(cfg, results, slow)
     console.print("The stack is still running: `workshop status`; stop it with `workshop down`.")
 
 
-def _where_to_look(cfg: NativeConfig, results: list, slow: tuple[str, float, float] | None) -> None:
+def _where_to_look(
+    cfg: NativeConfig, results: list[PhaseResult], slow: tuple[str, float, float] | None
+) -> None:
     """Per-attendee Coralogix links for the tour's exact window, the slowest trace, the host."""
-    start = min((r[2] for r in results), default=None)
-    end = max((r[3] for r in results), default=None)
+    start = min((r.start for r in results), default=None)
+    end = max((r.end for r in results), default=None)
     info = links.lab_links(
         ATTENDEE,
         start,

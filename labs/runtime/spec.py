@@ -255,6 +255,70 @@ class LabSpec(_Model):
         )
 
 
+class TourPhase(_Model):
+    """One narrated stretch of a tour. A phase with ``fault`` lasts as long as that fault
+    step; a phase without one fills the time until the next fault (or the traffic's end)."""
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    story: str
+    fault: int | None = Field(None, description="index of the fault step this phase shows")
+
+
+class TourSpec(LabSpec):
+    """A narrated run (``workshop demo``): a lab's traffic and fault timeline, cut into
+    phases that are shown one after another. No questions: the tour tells, it does not ask."""
+
+    id: str = Field(pattern=r"^[a-z]+$")
+    phases: list[TourPhase] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _phases(self) -> TourSpec:
+        if self.questions:
+            raise ValueError("a tour asks no questions")
+        shown = [p.fault for p in self.phases if p.fault is not None]
+        if sorted(shown) != list(range(len(self.faults))):
+            raise ValueError("each fault step is shown by exactly one phase, in order")
+        for short in (False, True):
+            self.windows(short)  # raises when phases overlap or run backwards
+        return self
+
+    def windows(self, short: bool) -> list[tuple[TourPhase, float, float]]:
+        """Each phase's (start, end) in seconds from the traffic's start."""
+
+        def timing(i: int) -> tuple[float, float]:
+            f = self.faults[i]
+            t = f.short if short else f
+            return t.offset_s, t.offset_s + t.duration_s
+
+        total = float(self.traffic.short.duration_s if short else self.traffic.duration_s)
+        out: list[tuple[TourPhase, float, float]] = []
+        cursor = 0.0
+        for n, phase in enumerate(self.phases):
+            if phase.fault is not None:
+                start, end = timing(phase.fault)
+            else:
+                later = [p.fault for p in self.phases[n + 1 :] if p.fault is not None]
+                start, end = cursor, (timing(later[0])[0] if later else total)
+            if start < cursor or end <= start:
+                raise ValueError(f"phase {phase.key}: {start:g}–{end:g} s overlaps or is empty")
+            out.append((phase, start, end))
+            cursor = end
+        return out
+
+
+TOUR_DIR = SPEC_DIR / "tours"
+
+
+def load_tour(name: str) -> TourSpec:
+    """A tour spec (``labs/specs/tours/<name>.yaml``); labs never list tours."""
+    path = TOUR_DIR / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(q.stem for q in TOUR_DIR.glob("*.yaml"))
+        raise KeyError(f"no tour {name!r}: one of {known}")
+    return TourSpec.model_validate(yaml.safe_load(path.read_text()))
+
+
 def spec_files() -> list[Path]:
     return sorted(SPEC_DIR.glob("*.yaml"))
 

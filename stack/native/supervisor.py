@@ -201,9 +201,14 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
 
 
 def redis_ping(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-        sock.sendall(b"PING\r\n")
-        return sock.recv(64).startswith(b"+PONG")
+    """True once redis answers PONG: not yet listening (a restart) or still loading its AOF
+    (``-LOADING``) is False, never an exception, so callers can poll it."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def wait_all_ready(urls: dict[str, str], timeout: float) -> None:
