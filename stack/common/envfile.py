@@ -121,6 +121,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
             "WORKER_MAX_ATTEMPTS",
             "WORKER_BACKOFF_MS",
             "WORKER_CLAIM_IDLE_MS",
+            "WORKER_BLOCK_MS",
             "WORKER_CONSUMER",
             "SHUTDOWN_GRACE_SECONDS",
         ),

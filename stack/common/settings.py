@@ -213,6 +213,16 @@ class Settings(BaseSettings):
         ge=100,
         description="Idle time after which another worker reclaims a job (milliseconds).",
     )
+    worker_block_ms: int = Field(
+        5_000,
+        alias="WORKER_BLOCK_MS",
+        ge=100,
+        le=60_000,
+        description=(
+            "How long queue-worker's stream read waits when the stream is empty (milliseconds). "
+            "A new job wakes it at once; longer means fewer idle round trips to Redis."
+        ),
+    )
     worker_consumer: str = Field(
         "",
         alias="WORKER_CONSUMER",

@@ -248,6 +248,8 @@ def redis_program(cfg: NativeConfig) -> Program:
         "no",
         "--maxmemory",
         "256mb",
+        "--hz",
+        str(cfg.redis_hz),
         "--maxmemory-policy",
         "noeviction",
         "--logfile",

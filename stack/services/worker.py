@@ -119,7 +119,7 @@ class Worker:
                         self.consumer,
                         {STREAM: cursor},
                         count=min(free, settings.worker_batch),
-                        block=None if backlog else 1000,
+                        block=None if backlog else settings.worker_block_ms,
                     )
             except Exception as exc:
                 if "NOGROUP" in str(exc):

@@ -78,3 +78,12 @@ def test_merge_slices_means_sums_and_medians() -> None:
     assert merged.requests == 300 and merged.failures == 3 and merged.error_ratio == 0.01
     assert merged.processes["api-gateway"].cpu_s == 6.0
     assert merged.to_dict()["slices"] == 3 and "slices" not in run(1, 1, 1).to_dict()
+
+
+def test_the_vm_guide_quotes_the_committed_budget_run() -> None:
+    """docs/deploy-vm.md's attendee count is the budget run's, not a figure typed by hand."""
+    summary = json.loads((DOCS / "benchmarks" / "budget-t3.small.json").read_text())
+    block = bench_budget.SIZING.find((DOCS / "deploy-vm.md").read_text())
+    assert block == bench_budget.SIZING.wrap(bench_budget.render_sizing(summary))
+    attendees = summary["instances"]["now"]["t3.small"]["attendees"]
+    assert f"**{attendees} attendees**" in block

@@ -120,3 +120,18 @@ def test_the_cli_reports_a_bad_port_without_a_traceback() -> None:
     assert result.returncode == 1, output
     assert "REDIS_PORT must be a port number, got 'not-a-port'" in output
     assert "Traceback" not in output
+
+
+def test_redis_runs_its_cron_at_the_configured_hz() -> None:
+    from stack.native.supervisor import redis_program
+
+    def hz(cfg: NativeConfig) -> str:
+        args = redis_program(cfg).command.split()
+        return args[args.index("--hz") + 1]
+
+    assert hz(NativeConfig.from_env({})) == "1"  # issue 19: the idle stack's redis share
+    assert hz(NativeConfig.from_env({"REDIS_HZ": "10"})) == "10"  # the bench's baseline arm
+    with pytest.raises(ConfigError, match=r"^REDIS_HZ must be a whole number, got 'fast'"):
+        NativeConfig.from_env({"REDIS_HZ": "fast"})
+    with pytest.raises(ValidationError, match="redis_hz"):
+        NativeConfig.from_env({"REDIS_HZ": "0"})
