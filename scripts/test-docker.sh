@@ -15,7 +15,16 @@ export PATH="$ROOT/.venv/bin:$PATH"
 start=$(date +%s)
 
 started=0
+# vfs stores every layer as a full copy: each rebuild leaves the previous image dangling
+# (~0.4-0.7 GB apiece). Dropping them keeps repeated runs on one machine from filling its
+# disk (72 GB after a few dozen runs here); the tagged images stay as the next run's cache.
+prune() {
+  docker image prune -f >/dev/null 2>&1 || true
+  docker builder prune -f >/dev/null 2>&1 || true
+}
+NEED_GB=8
 cleanup() {
+  if [[ -n "${DOCKER_HOST:-}" ]]; then prune; fi
   if [[ "$started" == "1" && "${WORKSHOP_DOCKER_KEEP_ENGINE:-0}" != "1" ]]; then
     bash "$ROOT/scripts/docker-engine.sh" stop || true
   fi
@@ -29,6 +38,16 @@ if ! bash "$ROOT/scripts/docker-engine.sh" status >/dev/null 2>&1; then
 fi
 eval "$(bash "$ROOT/scripts/docker-engine.sh" start)"
 export DOCKER_HOST
+prune
+# shellcheck source=scripts/docker-lib.sh
+source "$ROOT/scripts/docker-lib.sh"
+free_gb=$(( $(df --output=avail -k "$DOCKER_DATA_ROOT" | tail -n1) / 1024 / 1024 ))
+if (( free_gb < NEED_GB )); then
+  echo "test-docker: ${free_gb} GB free under $DOCKER_DATA_ROOT; the lane needs about ${NEED_GB} GB" \
+    "(vfs copies every layer). Free space, or remove unused images:" \
+    "DOCKER_HOST=$DOCKER_HOST docker image prune -a" >&2
+  exit 1
+fi
 echo "==> docker compose"
 WORKSHOP_COMPOSE_BIN="$(bash "$ROOT/scripts/build-compose.sh" | tail -n1)"
 export WORKSHOP_COMPOSE_BIN
