@@ -2,7 +2,9 @@
 
 Queries are compiled once into plain Python closures (LRU-cached by query text),
 so running a filter over 3000 rows is a list comprehension calling a small
-closure tree, with constant sub-expressions such as ``now() - 1h`` folded.
+closure tree, with constant sub-expressions such as ``now() - 1h`` folded. Leading filters
+that a column index answers exactly (a time window, a service name) are one lookup instead of
+a scan (stack/dataprime/index.py).
 
 Over 600 lines on purpose: one compiler per command and per expression form, next to the
 `NotExecuted` answers for the valid constructs it does not run, so "which DataPrime runs
@@ -16,6 +18,7 @@ import math
 import re
 import statistics
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -28,6 +31,7 @@ from . import dataset
 from . import nodes as n
 from .errors import QueryError
 from .functions import AGGREGATIONS
+from .index import RANGE_OPS, Term, rows_matching
 from .parser import SEVERITIES, expr_pos, parse
 from .printer import expr_text
 from .validator import check
@@ -35,6 +39,9 @@ from .validator import check
 Row = dict[str, Any]
 RowFn = Callable[[Row], Any]
 Stage = Callable[[list[Row]], list[Row]]
+
+# Compiled predicates an index can answer (stack/dataprime/index.py), by function.
+_TERMS: weakref.WeakKeyDictionary[RowFn, Term] = weakref.WeakKeyDictionary()
 
 _DURATION_KEY = "$m.duration"  # microseconds, so duration literals are rescaled
 
@@ -420,7 +427,10 @@ def _compile_binary(e: n.Binary) -> Compiled:
         return lambda r: (v := lf(r)) is not None and pattern.search(str(v)) is not None
     if e.op == "&&":
         lf, rf = _as_fn(left), _as_fn(right)
-        return lambda r: _truthy(lf(r)) and _truthy(rf(r))
+        both: RowFn = lambda r: _truthy(lf(r)) and _truthy(rf(r))  # noqa: E731
+        if lf in _TERMS and rf in _TERMS:
+            _TERMS[both] = Term("&&", left=_TERMS[lf], right=_TERMS[rf])
+        return both
     if e.op == "||":
         lf, rf = _as_fn(left), _as_fn(right)
         return lambda r: _truthy(lf(r)) or _truthy(rf(r))
@@ -435,7 +445,10 @@ def _compile_binary(e: n.Binary) -> Compiled:
             return lambda r: (v := r.get(key)) is not None and needle in str(v).lower()
         if e.op == "==" and c is not None and not isinstance(c, str):
             return lambda r: (v := r.get(key)) == c or (isinstance(v, str) and _eq(v, c))
-        return lambda r: op(r.get(key), c)
+        compare: RowFn = lambda r: op(r.get(key), c)  # noqa: E731
+        if e.op == "==" or e.op in RANGE_OPS:
+            _TERMS[compare] = Term(e.op, key, c)
+        return compare
     lf, rf = _as_fn(left), _as_fn(right)
     return lambda r: op(lf(r), rf(r))
 
@@ -839,6 +852,10 @@ def _count_alias(pos: n.Pos) -> n.Path:
 class Plan:
     source: str
     stages: tuple[Stage, ...]
+    # The leading filters as one index lookup, when an index answers them exactly
+    # (stack/dataprime/index.py), and how many stages that lookup replaces.
+    first: Term | None = None
+    indexed_stages: int = 0
 
 
 @lru_cache(maxsize=1024)
@@ -861,7 +878,20 @@ def _compile_plan(query: str) -> Plan | QueryError:
             elif src.range_kind is not None:
                 raise NotExecuted(f"source ... {src.range_kind}", src.pos.line, src.pos.column)
         stages = tuple(s for c in tree.commands if (s := _stage(c)) is not None)
-        return Plan(sources[0].name if sources else "logs", (*pre, *stages))
+        # Leading filters an index answers become one lookup (their conjunction).
+        lookup: Term | None = None
+        skipped = 0
+        cmds = tree.commands
+        if not pre and cmds and isinstance(cmds[0], n.Source):
+            for cmd in cmds[1:]:
+                if not isinstance(cmd, n.Filter):
+                    break
+                if (term := _TERMS.get(compile_expr(cmd.expr))) is None:
+                    break
+                lookup = term if lookup is None else Term("&&", left=lookup, right=term)
+                skipped += 1
+        name = sources[0].name if sources else "logs"
+        return Plan(name, (*pre, *stages), lookup, skipped)
     except QueryError as exc:
         return exc
 
@@ -895,8 +925,13 @@ def execute(query: str, *, preview: int = 20) -> ExecutionResult:
     started = time.perf_counter()
     plan = compile_query(query)
     source_rows = dataset.rows_for(plan.source)
-    rows: list[Row] = list(source_rows)
-    for stage in plan.stages:
+    stages = plan.stages
+    indexed = rows_matching(plan.source, plan.first) if plan.first is not None else None
+    if indexed is not None:
+        rows, stages = indexed, stages[plan.indexed_stages :]
+    else:
+        rows = list(source_rows)
+    for stage in stages:
         rows = stage(rows)
     keep = rows[: max(0, int(preview))]
     columns: dict[str, None] = {}

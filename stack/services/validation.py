@@ -7,12 +7,21 @@ from typing import Any
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from stack.common.problems import Problem
 from stack.common.service import Service
 from stack.common.settings import ServiceName, Settings
 from stack.dataprime import validate
 from stack.dataprime.parser import precheck
+
+# Queries up to this length are checked on the event loop: the generator's are under 400
+# characters and a cached one answers in microseconds; the slowest 1,000-character query we
+# could write (a 100-term `&&` chain) parses in about 4 ms. A hop to the threadpool cost
+# 0.46 ms of CPU per request (measured in-process, 2,000 requests each way). Longer input — up
+# to 20,000 characters, the pathological cases among them — still goes to the threadpool, so
+# the loop keeps answering health checks while it is refused.
+INLINE_MAX_CHARS = 1_000
 
 
 class ValidateRequest(BaseModel):
@@ -23,11 +32,8 @@ def create_app(settings: Settings | None = None, *, redis: aioredis.Redis | None
     """The validation service's app (run by `python -m stack.run validation-service`)."""
     service = Service(ServiceName.VALIDATION, settings=settings, redis=redis)
 
-    @service.app.post("/validate")
-    def validate_query(body: ValidateRequest) -> dict[str, Any]:
-        # A plain `def`: parsing is CPU work, so it runs in the threadpool and the event loop
-        # keeps answering other requests (health checks included) meanwhile.
-        refused = precheck(body.query)
+    def check(query: str) -> dict[str, Any]:
+        refused = precheck(query)
         if refused is not None:
             # Input the language cannot hold (NUL bytes, nesting past the limit, invalid
             # UTF-8): a 422 naming the field and the reason, refused before the parser runs.
@@ -45,6 +51,12 @@ def create_app(settings: Settings | None = None, *, redis: aioredis.Redis | None
                 ],
                 slug="query-refused",
             )
-        return validate(body.query).to_dict()
+        return validate(query).to_dict()
+
+    @service.app.post("/validate")
+    async def validate_query(body: ValidateRequest) -> dict[str, Any]:
+        if len(body.query) <= INLINE_MAX_CHARS:
+            return check(body.query)
+        return await run_in_threadpool(check, body.query)
 
     return service.app

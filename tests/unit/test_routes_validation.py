@@ -54,3 +54,24 @@ def test_nul_byte_is_refused_naming_query(route_settings: Settings) -> None:
             assert "at least 1 character" in empty.json()["errors"][0]["reason"]
 
     asyncio.run(scenario())
+
+
+def test_long_queries_get_the_same_answers_off_the_event_loop(route_settings: Settings) -> None:
+    """Short queries are checked inline, longer ones in the threadpool: the answers agree."""
+    from stack.services.validation import INLINE_MAX_CHARS
+
+    long_ok = "source logs" + " | filter $d.x > 1" * (INLINE_MAX_CHARS // 18 + 1)
+    long_bad = long_ok + " | fliter $d.y == 2"
+    assert len(long_ok) > INLINE_MAX_CHARS
+
+    async def scenario() -> None:
+        async with client_for(create_app(route_settings)) as c:
+            ok = await c.post("/validate", json={"query": long_ok})
+            bad = await c.post("/validate", json={"query": long_bad})
+            nul = await c.post("/validate", json={"query": long_ok + "\x00"})
+        assert ok.status_code == 200 and ok.json()["valid"] is True, ok.text
+        assert bad.json()["valid"] is False
+        assert bad.json()["errors"][0]["column"] == len(long_ok) + 4
+        assert nul.status_code == 422 and nul.json()["errors"][0]["field"] == "query"
+
+    asyncio.run(scenario())
