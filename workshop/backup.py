@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,7 +36,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from stack.native.config import NativeConfig
-from stack.native.supervisor import Supervisor
+from stack.native.supervisor import Supervisor, redis_ping
 
 MANIFEST_VERSION = 1
 DB_NAME = "feedback.db"
@@ -88,15 +87,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _redis_up(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 def _noop(_msg: str) -> None:
@@ -188,7 +178,7 @@ def backup(cfg: NativeConfig, out: Path, progress: Any = _noop) -> Manifest:
     out.mkdir(parents=True, exist_ok=True)
     progress("copying SQLite with the online backup API")
     version, counts = _backup_sqlite(cfg, out)
-    if _redis_up(cfg.redis_port):
+    if redis_ping(cfg.redis_port):
         progress("Redis BGSAVE")
         counts.update(_bgsave(cfg, out))
         mode = "bgsave"
@@ -238,7 +228,7 @@ def _replace_file(src: Path, dst: Path) -> None:
 def restore(cfg: NativeConfig, src: Path, progress: Any = _noop) -> Manifest:
     """Put a snapshot back into `cfg.data_dir`; the stack must be stopped."""
     src = Path(src)
-    if Supervisor(cfg).running() or _redis_up(cfg.redis_port):
+    if Supervisor(cfg).running() or redis_ping(cfg.redis_port):
         raise BackupError("the stack is running: run `workshop down` first, then restore")
     progress("verifying the manifest")
     manifest = verify(src)
