@@ -215,6 +215,12 @@ def per_question(
     return out
 
 
+def _stack_only(per_process: dict[str, float]) -> dict[str, float]:
+    """The stack's processes: supervisord only watches them (it is not counted in either
+    arm's CPU per question, net or gross)."""
+    return {name: v for name, v in per_process.items() if name != "supervisord"}
+
+
 def measure(
     up: Callable[[str, dict[str, str]], tuple[str, dict[str, int]]],
     sampler: Callable[[dict[str, int]], Any],
@@ -253,7 +259,7 @@ def measure(
             asked = sum(1 for x in run.snapshot() if x.name == "POST /api/queries" and x.ok)
             wall = max(run.elapsed, 1e-6)
             report = s.report(wall=wall)
-            gross = sum(per_question(report, {}, wall, asked).values())
+            gross = sum(_stack_only(per_question(report, {}, wall, asked)).values())
             busy[label].append((per_question(report, idle[label], wall, asked),
                                 asked, wall, gross))  # fmt: skip
     out: dict[str, Any] = {"idle_s": idle_s, "slice_s": slice_s, "rounds": rounds, "arms": {}}
@@ -261,7 +267,7 @@ def measure(
         slices = busy[label]
         names = slices[0][0].keys() if slices else []
         per_proc = {n: round(statistics.median(sl[0][n] for sl in slices), 3) for n in names}
-        stack_procs = {n: v for n, v in per_proc.items() if n not in ("supervisord",)}
+        stack_procs = _stack_only(per_proc)
         out["arms"][label] = {
             "idle_ms_per_s": idle[label],
             "idle_total_ms_per_s": round(sum(idle[label].values()), 2),
@@ -475,7 +481,6 @@ def run(
 
     from stack.common.settings import ServiceName
     from stack.native import launcher
-    from stack.native.config import NativeConfig
     from workshop.bench import Sampler, bench_config, fresh_dir, stack_pids
 
     if instance not in INSTANCES:
@@ -486,9 +491,7 @@ def run(
     started: list[Any] = []
 
     def up(label: str, env: dict[str, str]) -> tuple[str, dict[str, int]]:
-        # Variables the launcher reads (REDIS_HZ) go to the config, the rest to the processes.
-        cfg = configs[label] = configs[label].model_copy(update=NativeConfig.values_from(env))
-        cfg.extra_env.update(env)
+        cfg = configs[label] = configs[label].with_env(env)
         launcher.down(cfg)
         step(f"{label}: starting the stack")
         launcher.up(cfg, collector=True, nginx=False, timeout=120)

@@ -40,8 +40,10 @@ Row = dict[str, Any]
 RowFn = Callable[[Row], Any]
 Stage = Callable[[list[Row]], list[Row]]
 
-# Compiled predicates an index can answer (stack/dataprime/index.py), by function.
+# Compiled predicates an index can answer (stack/dataprime/index.py), by function, and the
+# filter stages built on them.
 _TERMS: weakref.WeakKeyDictionary[RowFn, Term] = weakref.WeakKeyDictionary()
+_FILTER_TERMS: weakref.WeakKeyDictionary[Stage, Term] = weakref.WeakKeyDictionary()
 
 _DURATION_KEY = "$m.duration"  # microseconds, so duration literals are rescaled
 
@@ -750,7 +752,10 @@ def _stage(c: n.Command) -> Stage | None:
             return None
         case n.Filter():
             pred = compile_expr(c.expr)
-            return lambda rows: [r for r in rows if _truthy(pred(r))]
+            keep: Stage = lambda rows: [r for r in rows if _truthy(pred(r))]  # noqa: E731
+            if (term := _TERMS.get(pred)) is not None:
+                _FILTER_TERMS[keep] = term
+            return keep
         case n.Block():
             pred = compile_expr(c.expr)
             return lambda rows: [r for r in rows if not _truthy(pred(r))]
@@ -877,16 +882,14 @@ def _compile_plan(query: str) -> Plan | QueryError:
                 pre.append(lambda rows: [r for r in rows if r["$m.timestamp"] >= since])
             elif src.range_kind is not None:
                 raise NotExecuted(f"source ... {src.range_kind}", src.pos.line, src.pos.column)
-        stages = tuple(s for c in tree.commands if (s := _stage(c)) is not None)
+        compiled = [(c, _stage(c)) for c in tree.commands]
+        stages = tuple(s for _, s in compiled if s is not None)
         # Leading filters an index answers become one lookup (their conjunction).
         lookup: Term | None = None
         skipped = 0
-        cmds = tree.commands
-        if not pre and cmds and isinstance(cmds[0], n.Source):
-            for cmd in cmds[1:]:
-                if not isinstance(cmd, n.Filter):
-                    break
-                if (term := _TERMS.get(compile_expr(cmd.expr))) is None:
+        if not pre and compiled and isinstance(compiled[0][0], n.Source):
+            for _, stage in compiled[1:]:
+                if stage is None or (term := _FILTER_TERMS.get(stage)) is None:
                     break
                 lookup = term if lookup is None else Term("&&", left=lookup, right=term)
                 skipped += 1

@@ -158,8 +158,11 @@ class NativeConfig(BaseSettings):
         return self.model_copy(update=update)
 
     def with_env(self, env: Mapping[str, str]) -> NativeConfig:
-        """This config with `env` layered over its extra_env."""
-        return self.model_copy(update={"extra_env": {**self.extra_env, **env}})
+        """This config with `env` layered over its extra_env; variables the config itself
+        declares (REDIS_HZ, a port) also set its fields, checked as `from_env` checks them."""
+        checked = NativeConfig.from_env(env)
+        update: dict[str, Any] = {name: getattr(checked, name) for name in self.values_from(env)}
+        return self.model_copy(update={**update, "extra_env": {**self.extra_env, **env}})
 
     # -- paths ---------------------------------------------------------------------------
     @property

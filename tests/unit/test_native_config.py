@@ -135,3 +135,12 @@ def test_redis_runs_its_cron_at_the_configured_hz() -> None:
         NativeConfig.from_env({"REDIS_HZ": "fast"})
     with pytest.raises(ValidationError, match="redis_hz"):
         NativeConfig.from_env({"REDIS_HZ": "0"})
+
+
+def test_with_env_sets_the_fields_it_declares_and_checks_them() -> None:
+    """The budget bench's baseline arm sets REDIS_HZ through with_env: it must reach the
+    config (the launcher reads it there), and a value redis would refuse must not."""
+    cfg = NativeConfig.from_env({}).with_env({"REDIS_HZ": "10", "WORKER_BLOCK_MS": "1000"})
+    assert cfg.redis_hz == 10 and cfg.extra_env["WORKER_BLOCK_MS"] == "1000"
+    with pytest.raises(ValidationError):
+        NativeConfig.from_env({}).with_env({"REDIS_HZ": "0"})
