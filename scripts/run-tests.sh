@@ -12,7 +12,20 @@ echo "==> pytest"
 # -p no:locust: installing locust registers a pytest plugin (and gevent) we keep out.
 # tests/docker runs in its own lane (scripts/test-docker.sh: engine, stand-ins, compose).
 rc=0
-pytest -p no:locust -q -rfEs --durations=15 --ignore=tests/docker "$@" || rc=$?
+opts=(-p no:locust -q -rfEs --durations=15 --ignore=tests/docker)
+workers="${TEST_WORKERS:-2}"
+if [[ $# -eq 0 && "$workers" != "0" ]]; then
+  # Most live tests wait (on traffic phases, fault windows, a browser), so two workers, each
+  # with its own stack (tests/conftest.py), take about half the wall time on two cores. A test
+  # file stays on one worker (its order and module fixtures hold); tests marked `alone` read
+  # the whole machine's host metrics and run afterwards by themselves.
+  echo "==> pytest: $workers workers"
+  pytest "${opts[@]}" -n "$workers" --dist loadfile -m "not alone" || rc=$?
+  echo "==> pytest: alone"
+  pytest "${opts[@]}" -m alone || rc=$?
+else
+  pytest "${opts[@]}" "$@" || rc=$?
+fi
 # The whole suite (no arguments, as `make test` and .ci/run call it) includes the docker lane.
 if [[ $# -eq 0 || "${WITH_DOCKER:-0}" == "1" ]]; then
   echo "==> docker (make test-docker)"

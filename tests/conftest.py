@@ -22,6 +22,17 @@ REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI") == "true"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker runs its own stack: worker gwN's TEST_PORT_BASE is the
+    base + 1000·N (a stack, its second stacks at +500/+600 and the hub fit in 1000 ports), so
+    its data directory differs too. Up to 8 workers stay below tests/unit/inprocess.py's
+    27000-32700 range."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        base = int(os.environ.get("TEST_PORT_BASE", "18000"))
+        os.environ["TEST_PORT_BASE"] = str(base + 1000 * int(worker[2:]))
+
+
 def test_config(data_dir: Path, offset: int = 0) -> NativeConfig:
     """A stack on ports derived from TEST_PORT_BASE (+ offset for a second, separate stack)."""
     base = int(os.environ.get("TEST_PORT_BASE", "18000"))

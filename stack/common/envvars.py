@@ -321,6 +321,13 @@ DECLARED: tuple[EnvVar, ...] = (
         "Base of the ports the test suite's stacks use.",
         "tests/conftest.py",
     ),
+    _var(
+        "TEST_WORKERS",
+        "2",
+        "`make test`: pytest-xdist workers for the live-stack tests (each starts its own stack "
+        "on TEST_PORT_BASE + 1000 per worker); 0 runs them in this process, one after another.",
+        "scripts/run-tests.sh",
+    ),
     _var("CI", "", "true: the test suite runs as in CI (stricter).", "tests/conftest.py"),
     _var(
         "SINK_GRPC_PORT",
