@@ -13,12 +13,14 @@ echo "==> pytest"
 # tests/docker runs in its own lane (scripts/test-docker.sh: engine, stand-ins, compose).
 rc=0
 opts=(-p no:locust -q -rfEs --durations=15 --ignore=tests/docker)
-workers="${TEST_WORKERS:-2}"
+workers="${TEST_WORKERS:-0}"
 if [[ $# -eq 0 && "$workers" != "0" ]]; then
-  # Most live tests wait (on traffic phases, fault windows, a browser), so two workers, each
-  # with its own stack (tests/conftest.py), take about half the wall time on two cores. A test
-  # file stays on one worker (its order and module fixtures hold); tests marked `alone` read
-  # the whole machine's host metrics and run afterwards by themselves.
+  # Opt-in (TEST_WORKERS=2): most live tests wait (traffic phases, fault windows, a browser),
+  # so two workers, each with its own stack (tests/conftest.py), take about 56 % of the serial
+  # wall time on two cores. A test file stays on one worker; tests marked `alone` read the
+  # whole machine's host metrics and run afterwards by themselves. Not the default: under two
+  # workers' contention the queue-stall and chaos tests failed once each (clean clone,
+  # 2026-12-03), so CI keeps the serial run until they hold there.
   echo "==> pytest: $workers workers"
   pytest "${opts[@]}" -n "$workers" --dist loadfile -m "not alone" || rc=$?
   echo "==> pytest: alone"
