@@ -22,6 +22,11 @@ REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI") == "true"
 
 
+def port_base() -> int:
+    """TEST_PORT_BASE, or its declared default (stack/common/envvars.py)."""
+    return int(os.environ.get("TEST_PORT_BASE", "18000"))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist each worker runs its own stack: worker gwN's TEST_PORT_BASE is the
     base + 1000·N (a stack, its second stacks at +500/+600 and the hub fit in 1000 ports), so
@@ -29,13 +34,12 @@ def pytest_configure(config: pytest.Config) -> None:
     27000-32700 range."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if worker.startswith("gw"):
-        base = int(os.environ.get("TEST_PORT_BASE", "18000"))
-        os.environ["TEST_PORT_BASE"] = str(base + 1000 * int(worker[2:]))
+        os.environ["TEST_PORT_BASE"] = str(port_base() + 1000 * int(worker[2:]))
 
 
 def test_config(data_dir: Path, offset: int = 0) -> NativeConfig:
     """A stack on ports derived from TEST_PORT_BASE (+ offset for a second, separate stack)."""
-    base = int(os.environ.get("TEST_PORT_BASE", "18000"))
+    base = port_base()
     cfg = NativeConfig(
         data_dir=data_dir,
         port_base=base + 10,
@@ -115,7 +119,7 @@ def _no_environment_leaks() -> Iterator[None]:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackHandle]:
     # Under data/ (ignored by git) rather than a pytest tmp dir: the logs outlive the run
     # for whoever has to read why a test failed.
-    base = os.environ.get("TEST_PORT_BASE", "18000")
+    base = port_base()
     data_dir = REPO / "data" / f"test-stack-{base}"
     cfg = test_config(data_dir)
     launcher.down(cfg)  # a stack left over by an interrupted run
