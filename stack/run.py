@@ -9,6 +9,7 @@ import time
 
 import uvicorn
 
+from stack.common.http import SERVER_KEEPALIVE_SECONDS
 from stack.common.settings import SERVICE_MODULES, ServiceName, get_settings
 
 
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         log_config=None,
         # SIGTERM: stop accepting, let in-flight requests finish, then the lifespan flushes.
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
-        timeout_keep_alive=30,
+        timeout_keep_alive=SERVER_KEEPALIVE_SECONDS,
         backlog=2048,
     )
     server = Server(config)

@@ -18,6 +18,15 @@ from stack.common.faults.engine import request_baggage
 from stack.common.problems import Problem
 from stack.common.settings import ServiceName, Settings
 
+# Idle keep-alive: whoever holds an idle connection must give it up before the server does.
+# A client that reuses a connection in the instant the server closes it gets a reset, and a
+# POST is not retried (nginx does not retry non-idempotent requests; nor does this client).
+# So: uvicorn keeps idle connections SERVER_KEEPALIVE_SECONDS, this client and nginx's
+# upstream pools (`keepalive_timeout` in stack/nginx/*.conf, default 60 s, nginx.org
+# ngx_http_upstream_module#keepalive_timeout) CLIENT_KEEPALIVE_SECONDS.
+SERVER_KEEPALIVE_SECONDS = 30
+CLIENT_KEEPALIVE_SECONDS = 15
+
 
 class ServiceClient:
     def __init__(self, settings: Settings) -> None:
@@ -32,7 +41,9 @@ class ServiceClient:
     async def start(self) -> None:
         if self._session is None:
             connector = aiohttp.TCPConnector(
-                limit=self.settings.http_pool_size, ttl_dns_cache=300, keepalive_timeout=30
+                limit=self.settings.http_pool_size,
+                ttl_dns_cache=300,
+                keepalive_timeout=CLIENT_KEEPALIVE_SECONDS,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
