@@ -27,7 +27,8 @@ class Answer:
     content_type: str
     text: str
     seconds: float
-    error: str = ""
+    error: str = ""  # the exception's type name when status is 0
+    detail: str = ""  # and its message (errno, peer): what a failure report needs
 
 
 @dataclass
@@ -89,7 +90,15 @@ async def steady_load(
                         )
                 except (TimeoutError, aiohttp.ClientError) as exc:
                     result.answers.append(
-                        Answer(0, None, "", "", time.monotonic() - started, type(exc).__name__)
+                        Answer(
+                            0,
+                            None,
+                            "",
+                            "",
+                            time.monotonic() - started,
+                            type(exc).__name__,
+                            str(exc)[:200],
+                        )
                     )
 
         tasks = []

@@ -107,7 +107,7 @@ def test_chaos_nothing_lost_nothing_duplicated(stack) -> None:
 
     # Errors during the chaos are allowed, but clean: problem JSON 5xx, no hang, no traceback.
     hangs = [a for a in rejected if a.status == 0]
-    assert not hangs, [(a.error, round(a.seconds, 1)) for a in hangs[:5]]
+    assert not hangs, [(a.error, a.detail, round(a.seconds, 1)) for a in hangs[:5]]
     unclean = [a for a in rejected if a.status < 500 or not is_clean_problem(a)]
     assert not unclean, [(a.status, a.content_type, a.text[:200]) for a in unclean[:5]]
     assert max(a.seconds for a in result.answers) < 15

@@ -99,7 +99,7 @@ def test_sigterm_under_load_drains_exits_in_grace_and_flushes(stack, target) -> 
         f"{target.value}: exit after SIGTERM {timing['exit_seconds']:.2f} s "
         f"(grace {GRACE:.0f} s), restarted pid {new_pid}; answers {result.by_status()}; "
         f"refused before accept={len(refused)}, dropped after accept={len(dropped)} "
-        f"{sorted({a.error for a in dropped})}"
+        f"{sorted({f'{a.error}: {a.detail}' for a in dropped})}"
     )
     assert timing["exit_seconds"] <= GRACE + 2  # the grace period plus the telemetry flush
     assert not unclean, [(a.status, a.text[:200]) for a in unclean[:5]]
