@@ -323,10 +323,10 @@ DECLARED: tuple[EnvVar, ...] = (
     ),
     _var(
         "TEST_WORKERS",
-        "0",
+        "2",
         "`make test`: pytest-xdist workers for the live-stack tests (each starts its own stack "
-        "on TEST_PORT_BASE + 1000 per worker); 0 (the default, as CI runs it) runs them in one "
-        "process, one after another.",
+        "on TEST_PORT_BASE + 1000 per worker; a test that fails there is run once more alone); "
+        "0 runs them in one process, one after another.",
         "scripts/run-tests.sh",
     ),
     _var("CI", "", "true: the test suite runs as in CI (stricter).", "tests/conftest.py"),
