@@ -111,6 +111,30 @@ def findings(results: dict[str, Any], python_services: list[str]) -> list[str]:
             "a span); the SDK's per-span work is pure Python.",
             "",
         ]
+    if t := missed.pop("service_idle_mib", None):
+        L += _rss_finding(t, results["idle_rss_mib"], python_services)
     for t in missed.values():
         L += [f"**{t['what']}: {t['measured']} against {t['target']}.**", ""]
     return L
+
+
+def _rss_finding(
+    t: dict[str, Any], idle_rss: dict[str, float], python_services: list[str]
+) -> list[str]:
+    """What a service idles at above the lightest one is what it alone imports and holds."""
+    idle = {n: idle_rss[n] for n in python_services if n in idle_rss}
+    if not idle:
+        return [f"**{t['what']}: {t['measured']} against {t['target']}.**", ""]
+    lightest = min(idle, key=lambda n: idle[n])
+    above = {n: idle[n] - idle[lightest] for n in sorted(idle, key=lambda n: -idle[n])}
+    return [
+        f"**{t['what']}: {t['measured']} against {t['target']}.**",
+        "",
+        f"- Bound: what each service imports and keeps. The lightest Python process, "
+        f"{lightest}, idles at {idle[lightest]:.0f} MiB; the others above it (MiB): "
+        f"{_listing(above, 0)}.",
+        "- What would move it: loading a module only in the service that uses it, and only "
+        "when first needed; `python -X importtime -m stack.run SERVICE` lists the imports by "
+        "cost.",
+        "",
+    ]

@@ -85,3 +85,22 @@ def test_each_missed_target_gets_its_bound_from_the_figures() -> None:
 def test_a_missed_target_without_an_explanation_is_still_named() -> None:
     text = "\n".join(findings(_results({"startup_s"}), SERVICES))
     assert "**startup_s: m against t.**" in text
+
+
+def test_the_rss_miss_lists_each_service_above_the_lightest() -> None:
+    results = _results(set())
+    results["targets"].append(
+        {
+            "key": "service_idle_mib",
+            "what": "rss",
+            "target": "≤ 100 MiB",
+            "measured": "101 MiB",
+            "ok": False,
+        }
+    )
+    results["idle_rss_mib"] = {"api-gateway": 101.0, "queue-worker": 86.0, "redis": 16.0}
+    text = "\n".join(findings(results, SERVICES))
+    # redis is not a Python service: the lightest of those named is queue-worker.
+    assert "**rss: 101 MiB against ≤ 100 MiB.**" in text
+    assert "queue-worker, idles at 86 MiB" in text
+    assert "api-gateway 15, queue-worker 0" in text

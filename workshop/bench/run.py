@@ -259,8 +259,6 @@ def run_bench(
         chain=r_chain,
     )
     derive(results, plan)
-    if results.ui is not None:
-        results.targets += [Target(**t) for t in bench_ui.targets(results.ui)]
     step("writing the report")
     write_report(results, out)
     done()
@@ -360,6 +358,8 @@ def derive(results: BenchResults, plan: Plan) -> None:
             results.startup_s <= t["startup_s"],
         ),
     ]
+    if results.ui is not None:
+        results.targets += [Target(**v) for v in bench_ui.targets(results.ui)]
 
 
 def _target(key: str, what: str, target: str, measured: Any, ok: bool) -> Target:
