@@ -622,7 +622,10 @@ def _template(tok: Token) -> n.Template:
             parts.append(plain if plain is not None else brace)
         elif inner.strip():
             try:
-                parts.append(cast(n.Expr, _LARK.parse(inner, start="expr")))
+                inner_ast = _fast_parse(inner, "expr")
+                if inner_ast is None:
+                    inner_ast = _pure().parse(inner, start="expr")
+                parts.append(cast(n.Expr, inner_ast))
             except (UnexpectedInput, VisitError) as exc:
                 raise QueryError(
                     f"invalid expression `{{{inner}}}` in the template string",
@@ -664,32 +667,46 @@ def _lark(plugins: dict[str, Any]) -> Lark:
     )
 
 
-# The pure-Python parser words every error: its exceptions carry the expected-token sets and
-# the interactive parser the messages below use, which the compiled one does not provide.
-_LARK = _lark({})
-# Valid text takes the compiled parser; anything it refuses is parsed again by _LARK.
-_FAST = _lark(_PLUGINS) if _PLUGINS else _LARK
+# Valid text takes the compiled parser; anything it refuses is parsed again by _pure().
+_FAST = _lark(_PLUGINS)
+
+
+@lru_cache(maxsize=1)
+def _pure() -> Lark:
+    """The pure-Python parser words every error: its exceptions carry the expected-token sets
+    and the interactive parser the messages below use, which the compiled one lacks. Built on
+    the first refusal (~0.2 s), so a service that never words an error does not hold a second
+    copy of the tables (~2 MiB); the validation service builds it at startup (warm())."""
+    return _lark({}) if _PLUGINS else _FAST
+
+
+def warm() -> None:
+    """Build the error-wording parser now, so the first refused query is not the slow one."""
+    _pure()
 
 
 def _fast_parse(text: str, start: str) -> object | None:
-    if _FAST is _LARK:
-        return None
+    if not _PLUGINS:
+        return None  # _FAST is the pure parser: the caller's own parse says why
     try:
         return _FAST.parse(text, start=start)
-    except Exception:  # refused or failed: _LARK parses it again and says why
+    except Exception:  # refused or failed: _pure() parses it again and says why
         return None
 
 
 # ------------------------------------------------------------- error mapping
 
 _KEYWORD_TERMS = {
-    t.name for t in _LARK.terminals if t.pattern.type == "str" and t.pattern.value.isidentifier()
+    t.name for t in _FAST.terminals if t.pattern.type == "str" and t.pattern.value.isidentifier()
 }
-_COMMAND_START = frozenset(
-    _LARK.parser.parser.parser.parse_table.states[
-        _LARK.parser.parser.parser.parse_table.start_states["query"]
-    ]
-)
+
+
+def _command_start() -> frozenset[str]:
+    """The terminals that can open a query: the commands (read from the pure parser's table)."""
+    table = _pure().parser.parser.parser.parse_table
+    return frozenset(table.states[table.start_states["query"]])
+
+
 _PUNCT = {
     "PIPE": "`|`", "OR": "`||`", "AND": "`&&`", "EQ": "`==`", "NE": "`!=`", "LE": "`<=`",
     "GE": "`>=`", "LT": "`<`", "GT": "`>`", "TILDE2": "`~~`", "TILDE": "`~`", "BANG": "`!`",
@@ -703,12 +720,12 @@ _PUNCT = {
 
 
 def _kw_text(term: str) -> str:
-    return next(t.pattern.value for t in _LARK.terminals if t.name == term)
+    return next(t.pattern.value for t in _FAST.terminals if t.name == term)
 
 
 def keyword_classes() -> dict[str, list[str]]:
     """Keyword lists for the frontend highlighter, read from the grammar itself."""
-    commands = sorted({_kw_text(t) for t in _COMMAND_START if t in _KEYWORD_TERMS})
+    commands = sorted({_kw_text(t) for t in _command_start() if t in _KEYWORD_TERMS})
     literals = ["false", "null", "true"]
     clauses = sorted({_kw_text(t) for t in _KEYWORD_TERMS} - set(commands) - set(literals))
     return {"command": commands, "keyword": clauses, "literal": literals}
@@ -1066,7 +1083,7 @@ def _parse_cached(text: str) -> n.Query | QueryError:
         return cast(n.Query, fast)
     try:
         # The parser runs its transformer inline: parse() returns our nodes, not a lark Tree.
-        return cast(n.Query, _LARK.parse(text, start="query"))
+        return cast(n.Query, _pure().parse(text, start="query"))
     except QueryError as exc:
         return exc
     except VisitError as exc:
@@ -1088,7 +1105,7 @@ def parse_expression(text: str) -> n.Expr:
     if fast is not None:
         return cast(n.Expr, fast)
     try:
-        return cast(n.Expr, _LARK.parse(text, start="expr"))
+        return cast(n.Expr, _pure().parse(text, start="expr"))
     except VisitError as exc:
         if isinstance(exc.orig_exc, QueryError):
             raise exc.orig_exc from None

@@ -13,7 +13,7 @@ from stack.common.problems import Problem
 from stack.common.service import Service
 from stack.common.settings import ServiceName, Settings
 from stack.dataprime import validate
-from stack.dataprime.parser import precheck
+from stack.dataprime.parser import precheck, warm
 
 # Queries up to this length are checked on the event loop: the generator's are under 400
 # characters and a cached one answers in microseconds; the slowest 1,000-character query we
@@ -31,6 +31,12 @@ class ValidateRequest(BaseModel):
 def create_app(settings: Settings | None = None, *, redis: aioredis.Redis | None = None) -> FastAPI:
     """The validation service's app (run by `python -m stack.run validation-service`)."""
     service = Service(ServiceName.VALIDATION, settings=settings, redis=redis)
+
+    @service.on_startup
+    async def _warm() -> None:
+        # This service words every refusal: build the parser that does so now, not on the
+        # first learner's typo.
+        warm()
 
     def check(query: str) -> dict[str, Any]:
         refused = precheck(query)
