@@ -622,10 +622,7 @@ def _template(tok: Token) -> n.Template:
             parts.append(plain if plain is not None else brace)
         elif inner.strip():
             try:
-                inner_ast = _fast_parse(inner, "expr")
-                if inner_ast is None:
-                    inner_ast = _pure().parse(inner, start="expr")
-                parts.append(cast(n.Expr, inner_ast))
+                parts.append(cast(n.Expr, _parse(inner, "expr")))
             except (UnexpectedInput, VisitError) as exc:
                 raise QueryError(
                     f"invalid expression `{{{inner}}}` in the template string",
@@ -692,6 +689,12 @@ def _fast_parse(text: str, start: str) -> object | None:
         return _FAST.parse(text, start=start)
     except Exception:  # refused or failed: _pure() parses it again and says why
         return None
+
+
+def _parse(text: str, start: str) -> object:
+    """The compiled parser's result, or the pure parser's (and its worded exception)."""
+    fast = _fast_parse(text, start)
+    return fast if fast is not None else _pure().parse(text, start=start)
 
 
 # ------------------------------------------------------------- error mapping
@@ -1078,12 +1081,9 @@ def _parse_cached(text: str) -> n.Query | QueryError:
     early = precheck(text)
     if early is not None:
         return early
-    fast = _fast_parse(text, "query")
-    if fast is not None:
-        return cast(n.Query, fast)
     try:
         # The parser runs its transformer inline: parse() returns our nodes, not a lark Tree.
-        return cast(n.Query, _pure().parse(text, start="query"))
+        return cast(n.Query, _parse(text, "query"))
     except QueryError as exc:
         return exc
     except VisitError as exc:
@@ -1101,11 +1101,8 @@ def parse_expression(text: str) -> n.Expr:
     early = precheck(text)
     if early is not None:
         raise early
-    fast = _fast_parse(text, "expr")
-    if fast is not None:
-        return cast(n.Expr, fast)
     try:
-        return cast(n.Expr, _pure().parse(text, start="expr"))
+        return cast(n.Expr, _parse(text, "expr"))
     except VisitError as exc:
         if isinstance(exc.orig_exc, QueryError):
             raise exc.orig_exc from None
