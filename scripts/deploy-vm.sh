@@ -209,7 +209,8 @@ fi
 say "building and starting the stack"
 remote "set -euo pipefail
 cd $RDIR
-$SUDO ${COMPOSE[*]} up -d --build --remove-orphans"
+$SUDO bash scripts/compose-build.sh ${COMPOSE[*]}
+$SUDO ${COMPOSE[*]} up -d --remove-orphans"
 
 # --- 6. wait until healthy ---------------------------------------------------------------
 # A container counts as ready when it runs and, if it has a health check, is healthy (the

@@ -24,7 +24,14 @@ prune() {
 }
 NEED_GB=8
 cleanup() {
-  if [[ -n "${DOCKER_HOST:-}" ]]; then prune; fi
+  # An engine that died under the lane (a panic, the OOM killer) says why only in its own log.
+  if [[ "$started" == "1" && -n "${DOCKER_LOG:-}" ]] \
+    && ! bash "$ROOT/scripts/docker-engine.sh" status >/dev/null 2>&1; then
+    echo "test-docker: the Docker engine is gone; the end of $DOCKER_LOG:" >&2
+    tail -n 40 "$DOCKER_LOG" >&2 || true
+  elif [[ -n "${DOCKER_HOST:-}" ]]; then
+    prune
+  fi
   if [[ "$started" == "1" && "${WORKSHOP_DOCKER_KEEP_ENGINE:-0}" != "1" ]]; then
     bash "$ROOT/scripts/docker-engine.sh" stop || true
   fi

@@ -95,6 +95,17 @@ def test_app_services_run_the_one_image(services: dict) -> None:
         assert s["command"] == [name], f"{name} must run `python -m stack.run {name}`"
 
 
+def test_serial_build_covers_every_built_image(services: dict) -> None:
+    """scripts/compose-build.sh builds one service per image; a new image must join its list."""
+    text = (REPO / "scripts" / "compose-build.sh").read_text()
+    builders = re.search(r"^BUILDERS=\(([^)]*)\)", text, re.M)
+    assert builders, "BUILDERS=(...) not found in scripts/compose-build.sh"
+    names = builders.group(1).split()
+    built = {(s["image"], s["build"].get("target")) for s in services.values() if "build" in s}
+    covered = {(services[n]["image"], services[n]["build"].get("target")) for n in names}
+    assert built == covered, f"images built by compose {built} vs by compose-build.sh {covered}"
+
+
 def test_ports_and_health_checks_match_settings(services: dict) -> None:
     base = Settings.model_fields["port_base"].default
     for service in ServiceName:

@@ -111,19 +111,23 @@ def test_dry_run_prints_every_action_and_contacts_nothing(sandbox: dict) -> None
     assert "+ scp " in out and f"{target}:dataprime-workshop/.env" in out
     assert "scripts/generate-certs.sh data/certs" in out
     assert "openssl passwd -apr1 -stdin" in out and "data/nginx-auth/htpasswd" in out
-    assert "docker compose -f docker-compose.vm.yml --profile lab up -d --build" in out
+    # Images are built one at a time (scripts/compose-build.sh), then started without --build.
+    assert "scripts/compose-build.sh docker compose -f docker-compose.vm.yml --profile lab" in out
+    assert "docker compose -f docker-compose.vm.yml --profile lab up -d --remove-orphans" in out
+    assert "--build" not in out
     assert "ps --format json" in result.stderr + out
     assert f"https://{HOST}/" in out and f"https://{HOST}/lab/" in out
     assert f"https://{HOST}/locust/" in out
     # Secrets never appear in the printed commands.
     assert "abc123" not in out + result.stderr and "t0k3n" not in out + result.stderr
-    # Order: reachability, docker, copy, certs, up.
+    # Order: reachability, docker, copy, certs, build, up.
     positions = [
         out.index(f"{target} true"),
         out.index("docker-compose-plugin"),
         out.index("+ tar "),
         out.index("generate-certs.sh"),
-        out.index("up -d --build"),
+        out.index("compose-build.sh"),
+        out.index("up -d --remove-orphans"),
     ]
     assert positions == sorted(positions)
 

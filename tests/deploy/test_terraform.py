@@ -119,6 +119,8 @@ def test_user_data_installs_docker_writes_env_and_starts_compose() -> None:
     assert "umask 077" in text, ".env holds secrets"
     assert "scripts/generate-certs.sh data/certs" in text
     assert "docker compose -f docker-compose.vm.yml" in text and "up -d" in text
+    build = text.index("scripts/compose-build.sh docker compose -f docker-compose.vm.yml")
+    assert build < text.index("up -d") and "--build" not in text, "images built one at a time"
     # Every template variable is passed by main.tf and nothing extra.
     used = set(re.findall(r"(?<!\$)\$\{([a-z_]+)\}", text))
     main = (TF / "main.tf").read_text()

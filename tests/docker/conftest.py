@@ -1,10 +1,11 @@
 """The compose deployment, run for real on a Docker engine (`make test-docker`).
 
 One compose project for the whole lane (session scope): the kit is copied to a scratch
-directory like a new user's checkout, given a `.env`, nginx certificates and a test CA, and
-started with `docker compose -f docker-compose.vm.yml -f tests/docker/compose.test.yml up -d
---build`. scripts/test-docker.sh starts the engine (scripts/docker-engine.sh), builds the
-stand-in base images and compose, then runs this directory. Without an engine every test
+directory like a new user's checkout, given a `.env`, nginx certificates and a test CA, built
+one image at a time (scripts/compose-build.sh, as scripts/deploy-vm.sh does) and started with
+`docker compose -f docker-compose.vm.yml -f tests/docker/compose.test.yml up -d`.
+scripts/test-docker.sh starts the engine (scripts/docker-engine.sh), builds the stand-in base
+images and compose, then runs this directory. Without an engine every test
 FAILS with the reason: the compose deployment is never quietly skipped.
 """
 
@@ -137,10 +138,13 @@ class ComposeStack:
     def sink_out(self) -> Path:
         return self.workdir / "data" / "test-sink" / "out"
 
+    def command(self) -> list[str]:
+        """compose with this project's name, files and profile: add a subcommand to it."""
+        return [self.compose_bin, "-p", PROJECT, "-f", "docker-compose.vm.yml",
+                "-f", str(HERE / "compose.test.yml"), *self.extra_args]  # fmt: skip
+
     def compose(self, *args: str, timeout: float = 600, check: bool = True):
-        cmd = [self.compose_bin, "-p", PROJECT, "-f", "docker-compose.vm.yml",
-               "-f", str(HERE / "compose.test.yml"), *self.extra_args, *args]  # fmt: skip
-        return run(cmd, cwd=self.workdir, timeout=timeout, check=check)
+        return run([*self.command(), *args], cwd=self.workdir, timeout=timeout, check=check)
 
     def ps(self) -> list[dict[str, Any]]:
         out = self.compose("ps", "-a", "--format", "json").stdout.strip()
@@ -265,10 +269,12 @@ def stack() -> Iterator[ComposeStack]:
     s = ComposeStack(compose_bin, WORKDIR, token, info["Name"])
     s.compose("down", "-v", "--remove-orphans", check=False)
     t0 = time.monotonic()
-    s.compose("build", timeout=1800)
+    # As scripts/deploy-vm.sh does: one image at a time (the script says why), then `up -d`.
+    run(["bash", str(REPO / "scripts" / "compose-build.sh"), *s.command()], cwd=WORKDIR,
+        timeout=1800)  # fmt: skip
     s.timings["build_s"] = time.monotonic() - t0
     t0 = time.monotonic()
-    s.compose("up", "-d", "--build", timeout=HEALTH_TIMEOUT_S + 60)
+    s.compose("up", "-d", timeout=HEALTH_TIMEOUT_S + 60)
     left = max(10.0, HEALTH_TIMEOUT_S - (time.monotonic() - t0))
     s.wait_healthy([*DEFAULT_SERVICES, "sink", "jupyter"], timeout=left)
     s.timings["healthy_s"] = time.monotonic() - t0

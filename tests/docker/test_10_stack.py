@@ -1,4 +1,4 @@
-"""The whole stack from `docker compose -f docker-compose.vm.yml up -d --build`, asked through
+"""The whole stack from `scripts/compose-build.sh` and `docker compose ... up -d`, asked through
 nginx exactly as a workshop attendee's browser would."""
 
 from __future__ import annotations
