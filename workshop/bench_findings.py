@@ -31,6 +31,10 @@ def _listing(values: dict[str, float], digits: int = 1, top: int = 5) -> str:
     return ", ".join(f"{k} {v:.{digits}f}" for k, v in list(values.items())[:top])
 
 
+def _heading(t: dict[str, Any]) -> str:
+    return f"**{t['what']}: {t['measured']} against {t['target']}.**"
+
+
 def _missed(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {t["key"]: t for t in results["targets"] if not t["ok"]}
 
@@ -73,7 +77,7 @@ def findings(results: dict[str, Any], python_services: list[str]) -> list[str]:
                 for u, r in sorted(full.items())
             )
             L += [
-                f"**{t['what']}: {t['measured']} against {t['target']}.**",
+                _heading(t),
                 "",
                 f"- Bound: the closed loop on saturated CPU ({mid['stack_cpu_pct']:.0f} % of "
                 f"{cores * 100} %). {mid_users} users with no think time keep {mid_users} "
@@ -88,7 +92,7 @@ def findings(results: dict[str, Any], python_services: list[str]) -> list[str]:
         on, off = results["full_otel_on"], results["full_otel_off"]
         on_c, off_c = cpu_ms_per_unit(on), cpu_ms_per_unit(off)
         L += [
-            f"**{t['what']}: {t['measured']} against {t['target']}.**",
+            _heading(t),
             "",
             f"- Bound: CPU spent on telemetry. One question cost {on_c:.1f} ms of stack CPU "
             f"with telemetry and {off_c:.1f} ms without: {on_c - off_c:.1f} ms "
@@ -114,7 +118,7 @@ def findings(results: dict[str, Any], python_services: list[str]) -> list[str]:
     if t := missed.pop("service_idle_mib", None):
         L += _rss_finding(t, results["idle_rss_mib"], python_services)
     for t in missed.values():
-        L += [f"**{t['what']}: {t['measured']} against {t['target']}.**", ""]
+        L += [_heading(t), ""]
     return L
 
 
@@ -124,11 +128,11 @@ def _rss_finding(
     """What a service idles at above the lightest one is what it alone imports and holds."""
     idle = {n: idle_rss[n] for n in python_services if n in idle_rss}
     if not idle:
-        return [f"**{t['what']}: {t['measured']} against {t['target']}.**", ""]
+        return [_heading(t), ""]
     lightest = min(idle, key=lambda n: idle[n])
     above = {n: idle[n] - idle[lightest] for n in sorted(idle, key=lambda n: -idle[n])}
     return [
-        f"**{t['what']}: {t['measured']} against {t['target']}.**",
+        _heading(t),
         "",
         f"- Bound: what each service imports and keeps. The lightest Python process, "
         f"{lightest}, idles at {idle[lightest]:.0f} MiB; the others above it (MiB): "

@@ -89,17 +89,9 @@ async def steady_load(
                             Answer(resp.status, body, ctype, raw, time.monotonic() - started)
                         )
                 except (TimeoutError, aiohttp.ClientError) as exc:
-                    result.answers.append(
-                        Answer(
-                            0,
-                            None,
-                            "",
-                            "",
-                            time.monotonic() - started,
-                            type(exc).__name__,
-                            str(exc)[:200],
-                        )
-                    )
+                    seconds = time.monotonic() - started
+                    error, detail = type(exc).__name__, str(exc)[:200]
+                    result.answers.append(Answer(0, None, "", "", seconds, error, detail))
 
         tasks = []
         start = time.monotonic()
