@@ -126,7 +126,10 @@ SECTIONS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
             "SHUTDOWN_GRACE_SECONDS",
         ),
     ),
-    ("Telemetry (services)", ("OTEL_SDK_DISABLED", "OTEL_METRIC_EXPORT_INTERVAL")),
+    (
+        "Telemetry (services)",
+        ("OTEL_SDK_DISABLED", "OTEL_METRIC_EXPORT_INTERVAL", "OTLP_SPAN_ENCODER"),
+    ),
     ("Collector", ("COLLECTOR_LOG_LEVEL", "HOSTMETRICS_INTERVAL", "RESOURCE_DETECTORS")),
     ("Set by docker-compose.vm.yml (shown with their native defaults)", None),
     (

@@ -141,13 +141,6 @@ DECLARED: tuple[EnvVar, ...] = (
         "OpenTelemetry SDK",
         "stack/gateway/telemetry_api.py",
     ),
-    _var(
-        "OTEL_SEMCONV_STABILITY_OPT_IN",
-        "http,database/dup",
-        "Semantic-convention opt-in of the OTel instrumentations (the services default it).",
-        "OpenTelemetry instrumentations",
-        "stack/common/telemetry.py",
-    ),
     # --- native processes -------------------------------------------------------------------
     _var(
         "NGINX_BIND_HOST",

@@ -12,6 +12,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 from redis.typing import EncodableT, FieldT
 
+from stack.common.redis_tracing import TracedRedis
 from stack.common.settings import Settings
 
 # Key prefixes (docs/architecture.md): each role of Redis under its own prefix.
@@ -61,7 +62,8 @@ class FaultableConnection(Connection):
 
 
 def create_redis(settings: Settings) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
+    # TracedRedis: CLIENT spans once the service's telemetry is on (stack.common.redis_tracing).
+    return TracedRedis.from_url(
         settings.redis_url,
         decode_responses=True,
         socket_connect_timeout=2,

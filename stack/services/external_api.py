@@ -22,6 +22,7 @@ from opentelemetry import trace
 from pydantic import BaseModel, Field
 
 from stack.common.faults import mark_span
+from stack.common.http import record_response
 from stack.common.problems import Problem
 from stack.common.service import Service
 from stack.common.settings import ServiceName, Settings
@@ -140,14 +141,20 @@ def create_app(settings: Settings | None = None, *, redis: aioredis.Redis | None
         """Pass-through to a real OpenAI-compatible provider (only when configured)."""
         url = cfg.llm_provider_base_url.rstrip("/") + "/chat/completions"
         headers = {"authorization": f"Bearer {cfg.llm_provider_api_key.get_secret_value()}"}
-        async with service.http.session.post(url, json=body.model_dump(), headers=headers) as resp:
-            payload = await resp.json(content_type=None)
-            if resp.status == 429:
-                raise rate_limited(int(resp.headers.get("retry-after", "1")), "provider rate limit")
-            if resp.status >= 400:
-                raise Problem(
-                    502, f"LLM provider answered HTTP {resp.status}", service="llm-provider"
-                )
+        # A real provider is outside the machine: its hop is a CLIENT span of this service.
+        with service.http.client_span("POST", url, headers) as call:
+            async with service.http.session.post(
+                url, json=body.model_dump(), headers=headers
+            ) as resp:
+                record_response(call, resp.status)
+                payload = await resp.json(content_type=None)
+                if resp.status == 429:
+                    retry_after = int(resp.headers.get("retry-after", "1"))
+                    raise rate_limited(retry_after, "provider rate limit")
+                if resp.status >= 400:
+                    raise Problem(
+                        502, f"LLM provider answered HTTP {resp.status}", service="llm-provider"
+                    )
         usage = payload.get("usage", {})
         span = trace.get_current_span()
         span.set_attribute("gen_ai.usage.input_tokens", int(usage.get("prompt_tokens", 0)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis as sync_redis
@@ -37,3 +38,25 @@ def route_settings(tmp_path: Path, routes_redis_url: str) -> Settings:
         log_level="WARNING",
         fault_poll_seconds=1.0,
     )
+
+
+@pytest.fixture()
+def traced_spans(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Telemetry on for the apps a test builds, its spans kept in memory (nothing exported):
+    the global tracer provider is an in-memory one and services see telemetry enabled."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from stack.common import service as service_module
+    from stack.common.telemetry import Telemetry
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+    monkeypatch.setattr(
+        service_module, "setup_telemetry", lambda name, *_: Telemetry(name, enabled=True)
+    )
+    return memory
