@@ -113,7 +113,7 @@ def findings(results: dict[str, Any], python_services: list[str]) -> list[str]:
             "skips span recording and export for unsampled traces, but not context "
             "propagation; fewer spans per question (every Redis command is a span, and a "
             "learner needs them); the SDK's per-span work (creating, ending, batching) is pure "
-            "Python, which the kit's own client spans and OTLP encoder already trimmed.",
+            "Python.",
             "",
         ]
     if t := missed.pop("service_idle_mib", None):

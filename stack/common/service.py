@@ -70,7 +70,8 @@ class Service:
         # below) uses the global providers set here.
         self.version = self._startup_version()
         self.telemetry: Telemetry = setup_telemetry(name, self.settings, self.version)
-        self.http = ServiceClient(self.settings, traced=self.telemetry.enabled)
+        kit_spans = self.telemetry.enabled and self.settings.client_spans == "kit"
+        self.http = ServiceClient(self.settings, traced=kit_spans)
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
         self._ready: dict[str, ReadyCheck] = {}

@@ -417,6 +417,16 @@ class Settings(BaseSettings):
             "the same bytes for a fifth of the CPU) or sdk (the OpenTelemetry SDK's encoder)."
         ),
     )
+    client_spans: Literal["kit", "packages"] = Field(
+        "kit",
+        alias="CLIENT_SPANS",
+        description=(
+            "Who makes the CLIENT spans of calls between services and of Redis commands: kit "
+            "(stack/common/http.py, stack/common/redis_tracing.py) or packages "
+            "(opentelemetry-instrumentation-aiohttp-client and -redis, installed with the dev "
+            "extra only: the budget bench's baseline arm)."
+        ),
+    )
     otlp_endpoint: str = Field(
         "http://127.0.0.1:4318",
         alias="OTEL_EXPORTER_OTLP_ENDPOINT",

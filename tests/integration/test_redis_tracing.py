@@ -156,3 +156,50 @@ def test_no_spans_until_enabled(redis_url) -> None:
 
     asyncio.run(run())
     assert memory.get_finished_spans() == ()
+
+
+def test_the_baseline_arm_gets_the_packages_spans_once(redis_url, monkeypatch) -> None:
+    """CLIENT_SPANS=packages (the budget bench's baseline arm): the services' TracedRedis then
+    gets its spans from the package alone, one per command, never one from each."""
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    from stack.common.telemetry import instrument_clients
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    redis_tracing.disable()
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database/dup")
+    instrument_clients(provider, "packages")
+    try:
+
+        async def run() -> None:
+            client = redis_tracing.TracedRedis.from_url(redis_url, decode_responses=True)
+            await client.set("k", "v")
+            pipe = client.pipeline(transaction=False)
+            pipe.get("k")
+            pipe.expire("k", 5)
+            await pipe.execute()
+            await client.aclose()
+
+        asyncio.run(run())
+    finally:
+        RedisInstrumentor().uninstrument()
+        AioHttpClientInstrumentor().uninstrument()
+    spans = memory.get_finished_spans()
+    assert [s.name for s in spans] == ["SET", "GET EXPIRE"]
+    assert {s.instrumentation_scope.name for s in spans} == {"opentelemetry.instrumentation.redis"}
+
+
+def test_the_baseline_arm_names_its_missing_packages(monkeypatch) -> None:
+    """In the services' image the packages are not installed: a clear error naming the fix."""
+    import sys
+
+    from stack.common.telemetry import instrument_clients
+
+    redis_tracing.disable()
+    monkeypatch.setitem(sys.modules, "opentelemetry.instrumentation.redis", None)
+    with pytest.raises(RuntimeError, match=r"CLIENT_SPANS=packages needs .*dev extra"):
+        instrument_clients(TracerProvider(), "packages")
+    assert redis_tracing._tracer is None

@@ -11,6 +11,24 @@ from workshop.bench.plan import BEFORE_FIX_ENV, CHAIN_HOPS, FIX, PYTHON_SERVICES
 from workshop.bench.results import BenchResults, ProcessStats, RunResult
 from workshop.bench_findings import findings
 
+# What the telemetry figures pay for (issue 19 asks that a dropped or merged span be named).
+TRACE_CONTENTS = (
+    "**What a trace keeps.** No span is dropped or merged to save CPU: one trace crosses all "
+    "eight services, with a SERVER span per hop, a CLIENT span per call between services, a "
+    "span per Redis command or pipeline and per SQLite statement, the worker's CONSUMER span "
+    "a child of the PRODUCER span across the Redis Stream, `fault.injected` events and the "
+    "`workshop.attendee` attribute. Since issue 19 the kit writes some of them itself: the "
+    "CLIENT spans come from `stack.common.http` (scope `stack.http`) and the Redis spans from "
+    "`stack.common.redis_tracing` (scope `stack.redis`) instead of the "
+    "opentelemetry-instrumentation-aiohttp-client and -redis packages, with the same names, "
+    "attributes, status and error rules (tests compare the two span for span) for about half "
+    "the CPU; a CLIENT span now also covers reading the response body. The OTLP encoder "
+    "(`stack.common.otlp_wire`) writes the SDK's bytes (tested byte for byte) for a fifth of "
+    "the SDK encoder's CPU. `CLIENT_SPANS=packages` and `OTLP_SPAN_ENCODER=sdk` put the old "
+    "way back (the budget bench's baseline arm); the services' image no longer installs the "
+    "packages."
+)
+
 
 def write_plots(results: BenchResults, plot_dir: Path) -> dict[str, str]:
     import matplotlib
@@ -248,6 +266,8 @@ def render_markdown(results: BenchResults, plots: dict[str, str], plot_rel: str)
         "exchanges as the ask's synchronous path — client→api-gateway, gateway→query-service, "
         "query-service→external-api-service, gateway→validation-service, gateway→queue-service — "
         "without FastAPI, pydantic, Redis, telemetry or the asynchronous job.",
+        "",
+        TRACE_CONTENTS,
         "",
         "## Footprint per process",
         "",
