@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -32,6 +33,19 @@ from stack.common.settings import ServiceName, Settings
 # ngx_http_upstream_module#keepalive_timeout) CLIENT_KEEPALIVE_SECONDS.
 SERVER_KEEPALIVE_SECONDS = 30
 CLIENT_KEEPALIVE_SECONDS = 15
+
+
+@dataclass(slots=True)
+class _Call:
+    """One request between services, as request() hands it to a sender."""
+
+    service: ServiceName
+    method: str
+    url: str
+    data: bytes | None
+    params: dict[str, Any] | None
+    headers: dict[str, str]
+    extra: dict[str, Any]
 
 
 class ServiceClient:
@@ -105,7 +119,8 @@ class ServiceClient:
             if self.traced and not get_value(_SUPPRESS_INSTRUMENTATION_KEY)
             else self._send
         )
-        status, body, retry_after = await send(service, method, url, data, params, hdrs, extra)
+        call = _Call(service, method, url, data, params, hdrs, extra)
+        status, body, retry_after = await send(call)
         payload = _decode(body)
         if status < 400:
             return payload
@@ -131,38 +146,24 @@ class ServiceClient:
             headers=headers_out,
         )
 
-    async def _send(
-        self,
-        service: ServiceName,
-        method: str,
-        url: str,
-        data: bytes | None,
-        params: dict[str, Any] | None,
-        headers: dict[str, str],
-        extra: dict[str, Any],
-    ) -> tuple[int, bytes, str | None]:
+    async def _send(self, call: _Call) -> tuple[int, bytes, str | None]:
         try:
             async with self.session.request(
-                method, url, data=data, params=params, headers=headers, **extra
+                call.method,
+                call.url,
+                data=call.data,
+                params=call.params,
+                headers=call.headers,
+                **call.extra,
             ) as resp:
                 return resp.status, await resp.read(), resp.headers.get("retry-after")
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise transport_problem(service, exc) from exc
+            raise transport_problem(call.service, exc) from exc
 
-    async def _traced_send(
-        self,
-        service: ServiceName,
-        method: str,
-        url: str,
-        data: bytes | None,
-        params: dict[str, Any] | None,
-        headers: dict[str, str],
-        extra: dict[str, Any],
-    ) -> tuple[int, bytes, str | None]:
-        with self._client_span(self._peer(service), method, url, params, headers) as span:
-            status, body, retry_after = await self._send(
-                service, method, url, data, params, headers, extra
-            )
+    async def _traced_send(self, call: _Call) -> tuple[int, bytes, str | None]:
+        peer = self._peer(call.service)
+        with self._client_span(peer, call.method, call.url, call.params, call.headers) as span:
+            status, body, retry_after = await self._send(call)
             record_response(span, status)
             return status, body, retry_after
 

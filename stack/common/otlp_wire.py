@@ -170,18 +170,23 @@ def _trace_state(context: SpanContext) -> bytes:
     return ",".join(f"{k}={v}" for k, v in state.items()).encode()
 
 
+def _ids(trace_tag: bytes, span_tag: bytes, context: SpanContext) -> list[bytes]:
+    """A trace id (16 bytes) and a span id (8 bytes) as two length-delimited fields."""
+    return [
+        trace_tag,
+        b"\x10",
+        context.trace_id.to_bytes(16, "big"),
+        span_tag,
+        b"\x08",
+        context.span_id.to_bytes(8, "big"),
+    ]
+
+
 def encode_span(span: ReadableSpan) -> bytes:
     """One Span message's payload."""
     context = span.get_span_context()
     assert context is not None
-    parts = [
-        _T_SPAN_TRACE_ID,
-        b"\x10",
-        context.trace_id.to_bytes(16, "big"),
-        _T_SPAN_SPAN_ID,
-        b"\x08",
-        context.span_id.to_bytes(8, "big"),
-    ]
+    parts = _ids(_T_SPAN_TRACE_ID, _T_SPAN_SPAN_ID, context)
     state = _trace_state(context)
     if state:
         parts.append(_field(_T_SPAN_TRACE_STATE, state))
@@ -208,15 +213,8 @@ def encode_span(span: ReadableSpan) -> bytes:
         parts += (_T_SPAN_DROPPED_EVENTS, _varint(span.dropped_events))
     for link in span.links:
         linked = link.context
-        payload = [
-            _T_LINK_TRACE_ID,
-            b"\x10",
-            linked.trace_id.to_bytes(16, "big"),
-            _T_LINK_SPAN_ID,
-            b"\x08",
-            linked.span_id.to_bytes(8, "big"),
-            _attributes(_T_LINK_ATTR, link.attributes),
-        ]
+        payload = _ids(_T_LINK_TRACE_ID, _T_LINK_SPAN_ID, linked)
+        payload.append(_attributes(_T_LINK_ATTR, link.attributes))
         if link.dropped_attributes:
             payload += (_T_LINK_DROPPED, _varint(link.dropped_attributes))
         payload += (_T_LINK_FLAGS, _fixed32(_flags(linked)))
