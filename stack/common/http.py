@@ -114,11 +114,7 @@ class ServiceClient:
         # with the SDK on, the span's propagation rewrites it from the active context.
         if "baggage" not in hdrs and (bag := request_baggage.get()):
             hdrs["baggage"] = bag
-        send = (
-            self._traced_send
-            if self.traced and not get_value(_SUPPRESS_INSTRUMENTATION_KEY)
-            else self._send
-        )
+        send = self._traced_send if self._tracing() else self._send
         call = _Call(service, method, url, data, params, hdrs, extra)
         status, body, retry_after = await send(call)
         payload = _decode(body)
@@ -180,15 +176,14 @@ class ServiceClient:
         external-api's pass-through to a real provider), or None when this client is
         untraced; its context goes into `headers`. The caller records the answer with
         `record_response`."""
-        if not self.traced or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
+        if not self._tracing():
             return nullcontext()
-        if service is not None:
-            peer = self._peer(service)
-        else:
-            parsed = urlsplit(url)
-            default = 443 if parsed.scheme == "https" else 80
-            peer = (parsed.hostname or "", parsed.port or default)
+        peer = self._peer(service) if service is not None else _peer_of(url)
         return self._client_span(peer, method, url, params, headers)
+
+    def _tracing(self) -> bool:
+        """This call gets a CLIENT span: telemetry is on and no untraced() block is active."""
+        return self.traced and not get_value(_SUPPRESS_INSTRUMENTATION_KEY)
 
     @contextmanager
     def _client_span(
@@ -234,8 +229,7 @@ class ServiceClient:
     def _peer(self, service: ServiceName) -> tuple[str, int]:
         peer = self._peers.get(service)
         if peer is None:
-            parsed = urlsplit(self.settings.url(service))
-            peer = self._peers[service] = (parsed.hostname or "", parsed.port or 80)
+            peer = self._peers[service] = _peer_of(self.settings.url(service))
         return peer
 
     async def get(self, service: ServiceName, path: str, **kw: Any) -> Any:
@@ -243,6 +237,12 @@ class ServiceClient:
 
     async def post(self, service: ServiceName, path: str, json: Any = None, **kw: Any) -> Any:
         return await self.request(service, "POST", path, json=json, **kw)
+
+
+def _peer_of(url: str) -> tuple[str, int]:
+    """server.address and server.port of a URL, the port defaulting by scheme."""
+    parsed = urlsplit(url)
+    return parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
 def record_response(span: Span | None, status: int) -> None:

@@ -82,11 +82,18 @@ class _Traced:
             )
         return {"db.statement": text, "db.query.text": text, key: length, **base}
 
-    def _command_span(self, tracer: trace.Tracer, args: tuple[Any, ...]) -> Any:
-        kwargs = self.connection_pool.connection_kwargs
-        name = str(args[0]) if args and args[0] else str(kwargs.get("db") or 0)
+    async def _command(self, send: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        """One command sent by `send` (redis-py's own method), in a span when traced."""
+        tracer = _active()
+        if tracer is None:
+            return await send(*args, **options)
+        if args and args[0]:
+            name = str(args[0])
+        else:  # the package's fallback name: the database index
+            name = str(self.connection_pool.connection_kwargs.get("db") or 0)
         attributes = self._attributes(statement(args), "db.redis.args_length", len(args))
-        return tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes):
+            return await send(*args, **options)
 
 
 # (ignore[misc]: redis-py's own command mixins disagree on command_info's signature.)
@@ -94,11 +101,7 @@ class TracedRedis(_Traced, aioredis.Redis):  # type: ignore[misc]
     """The services' Redis client (stack.common.redis.create_redis)."""
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        tracer = _active()
-        if tracer is None:
-            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        with self._command_span(tracer, args):
-            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        return await self._command(super().execute_command, args, options)
 
     def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> TracedPipeline:
         return TracedPipeline(
@@ -109,11 +112,7 @@ class TracedRedis(_Traced, aioredis.Redis):  # type: ignore[misc]
 class TracedPipeline(_Traced, Pipeline):  # type: ignore[misc]
     async def immediate_execute_command(self, *args: Any, **options: Any) -> Any:
         """WATCH and the commands a watching pipeline sends at once: a span each."""
-        tracer = _active()
-        if tracer is None:
-            return await super().immediate_execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        with self._command_span(tracer, args):
-            return await super().immediate_execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        return await self._command(super().immediate_execute_command, args, options)
 
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
         tracer = _active()
