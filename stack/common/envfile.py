@@ -128,7 +128,13 @@ SECTIONS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ),
     (
         "Telemetry (services)",
-        ("OTEL_SDK_DISABLED", "OTEL_METRIC_EXPORT_INTERVAL", "OTLP_SPAN_ENCODER", "CLIENT_SPANS"),
+        (
+            "OTEL_SDK_DISABLED",
+            "OTEL_METRIC_EXPORT_INTERVAL",
+            "OTLP_SPAN_ENCODER",
+            "BATCH_WORKER",
+            "CLIENT_SPANS",
+        ),
     ),
     ("Collector", ("COLLECTOR_LOG_LEVEL", "HOSTMETRICS_INTERVAL", "RESOURCE_DETECTORS")),
     ("Set by docker-compose.vm.yml (shown with their native defaults)", None),

@@ -247,13 +247,14 @@ class Settings(BaseSettings):
             "run): leave it."
         ),
     )
-    # How often uvicorn's main loop wakes (Date header, exit check): 1 s; uvicorn's own 0.1 s
-    # is the baseline arm of `workshop bench --budget` (idle CPU, issue 19). Leave it.
+    # How often uvicorn's main loop wakes with nothing to do (an exit request wakes it at once;
+    # stack/run.py): 60 s; uvicorn's own 0.1 s is the baseline arm of `workshop bench --budget`
+    # (idle CPU, issue 19). Leave it.
     server_tick_seconds: float = Field(
-        1.0,
+        60.0,
         alias="SERVER_TICK_SECONDS",
         gt=0,
-        le=1,
+        le=60,
         description=(
             "Benchmark baseline only (`workshop bench --budget` sets 0.1, uvicorn's own): leave it."
         ),
@@ -320,7 +321,7 @@ class Settings(BaseSettings):
     )
     # Changes arrive by pub/sub at once; this is only the safety net for a lost message.
     fault_poll_seconds: float = Field(
-        5.0,
+        30.0,
         alias="FAULT_POLL_SECONDS",
         gt=0,
         le=60,
@@ -415,6 +416,15 @@ class Settings(BaseSettings):
         description=(
             "How services encode span batches for OTLP/HTTP: wire (stack/common/otlp_wire.py, "
             "the same bytes for a fifth of the CPU) or sdk (the OpenTelemetry SDK's encoder)."
+        ),
+    )
+    batch_worker: Literal["quiet", "sdk"] = Field(
+        "quiet",
+        alias="BATCH_WORKER",
+        description=(
+            "How the span and log batch workers wait: quiet (stack/common/quiet_batch.py: no "
+            "wakeup while nothing is queued) or sdk (the OpenTelemetry SDK's: every schedule "
+            "delay; the budget bench's baseline arm)."
         ),
     )
     client_spans: Literal["kit", "packages"] = Field(

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach, detach, set_value
@@ -73,31 +73,33 @@ def setup_telemetry(service: ServiceName, settings: Settings, version: str) -> T
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.processor.baggage import BaggageSpanProcessor
     from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     resource = Resource.create(resource_attributes(service, settings, version))
 
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(BaggageSpanProcessor(lambda k: k in BAGGAGE_ATTRIBUTES))
-    tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter(settings)))
+    tracer_provider.add_span_processor(batching(settings, "spans")(span_exporter(settings)))
     trace.set_tracer_provider(tracer_provider)
 
     interval = int(envvars.get("OTEL_METRIC_EXPORT_INTERVAL"))
     meter_provider = MeterProvider(
         resource=resource,
         metric_readers=[
-            PeriodicExportingMetricReader(OTLPMetricExporter(), export_interval_millis=interval)
+            PeriodicExportingMetricReader(
+                OTLPMetricExporter(session=otlp_session()), export_interval_millis=interval
+            )
         ],
     )
     metrics.set_meter_provider(meter_provider)
 
     logger_provider = LoggerProvider(resource=resource)
-    logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    logger_provider.add_log_record_processor(
+        batching(settings, "logs")(OTLPLogExporter(session=otlp_session()))
+    )
     set_logger_provider(logger_provider)
     logging.getLogger().addHandler(
         LoggingHandler(level=logging.INFO, logger_provider=logger_provider)
@@ -135,6 +137,20 @@ def instrument_clients(tracer_provider: Any, source: str) -> None:
     RedisInstrumentor().instrument(tracer_provider=tracer_provider)
 
 
+def batching(settings: Settings, signal: Literal["spans", "logs"]) -> Any:
+    """The batch processor class for spans or logs: the SDK's, with a worker that sleeps while
+    nothing is queued (stack/common/quiet_batch.py, issue 19), or as the SDK ships it
+    (BATCH_WORKER=sdk, the budget bench's baseline arm)."""
+    if settings.batch_worker == "sdk":
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        return BatchSpanProcessor if signal == "spans" else BatchLogRecordProcessor
+    from stack.common.quiet_batch import QuietLogProcessor, QuietSpanProcessor
+
+    return QuietSpanProcessor if signal == "spans" else QuietLogProcessor
+
+
 def span_exporter(settings: Settings) -> Any:
     """The OTLP/HTTP span exporter: the kit's encoder writes the SDK's bytes for a fifth of the
     export thread's CPU (issue 19); OTLP_SPAN_ENCODER=sdk puts the SDK's back (the budget
@@ -143,7 +159,21 @@ def span_exporter(settings: Settings) -> Any:
 
     from stack.common.otlp_wire import WireSpanExporter
 
-    return WireSpanExporter() if settings.otlp_span_encoder == "wire" else OTLPSpanExporter()
+    cls = WireSpanExporter if settings.otlp_span_encoder == "wire" else OTLPSpanExporter
+    return cls(session=otlp_session())
+
+
+def otlp_session() -> Any:
+    """The HTTP session an OTLP exporter sends with. The collector is always this machine's or
+    this compose project's, so the session ignores the environment's proxies and ~/.netrc:
+    an HTTP_PROXY without a NO_PROXY for it would send every export through the proxy, and
+    requests would stat ~/.netrc and read the proxy variables on every export (about a fifth
+    of an export's CPU, issue 19)."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    return session
 
 
 def server_telemetry(telemetry: Telemetry) -> dict[str, Any]:
@@ -218,6 +248,7 @@ __all__ = [
     "BAGGAGE_ATTRIBUTES",
     "NOT_TRACED_PREFIXES",
     "SpanKind",
+    "batching",
     "Telemetry",
     "current_trace_id",
     "extract_context",
