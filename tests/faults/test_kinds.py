@@ -41,7 +41,7 @@ def cleared_and_expired(
     fault = inject(admin, kind, target, ttl=short_ttl, **spec)
     assert measure(), f"{kind} on {target}: no symptom while active (short TTL)"
     # Request-level kinds stop at expires_at exactly; process-level ones (indexes, memory,
-    # releases) on the next poll, within a second.
+    # releases) when the service's fault poller wakes at that expiry and reloads.
     time.sleep(max(0.0, fault["expires_at"] - time.time()) + PROPAGATION)
     assert not measure(), f"{kind} on {target}: symptom still there after expiry"
     assert all(f["id"] != fault["id"] for f in admin.faults())

@@ -74,6 +74,7 @@ class FaultEngine:
         self._task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._refreshing = asyncio.Lock()  # the watcher and the poller never apply at once
+        self._rearm = asyncio.Event()  # the set changed: the poller's next wake may be sooner
         self._handlers: list[ChangeHandler] = []
         self._random = random.Random()
         self._gauge_values: dict[str, int] = {}
@@ -119,7 +120,13 @@ class FaultEngine:
 
     async def _poll(self) -> None:
         while True:
-            await asyncio.sleep(self._next_wake())
+            # A fault that arrives over pub/sub while the poller sleeps may expire before the
+            # safety interval ends: its arrival re-arms the sleep to its expiry.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rearm.wait(), self._next_wake())
+            if self._rearm.is_set():
+                self._rearm.clear()
+                continue
             try:
                 await self.refresh()
             except Exception as exc:
@@ -186,6 +193,7 @@ class FaultEngine:
                     f"fault {how}", extra={"fields": {"fault.id": fid, "fault.kind": fault.kind}}
                 )
         self.faults = faults
+        self._rearm.set()
         if before.keys() != after.keys():
             for handler in self._handlers:
                 result = handler(faults)
