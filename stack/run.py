@@ -14,7 +14,7 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from stack.common.http import SERVER_KEEPALIVE_SECONDS
-from stack.common.settings import SERVICE_MODULES, ServiceName, get_settings
+from stack.common.settings import SERVICE_MODULES, ServiceName, Settings, get_settings
 
 
 class DatedState(ServerState):
@@ -55,7 +55,7 @@ class Server(uvicorn.Server):
     itself, so the loop sleeps SERVER_TICK_SECONDS (60 s) between its other checks; a SIGTERM
     is still seen at once."""
 
-    tick_seconds = 60.0
+    tick_seconds: float = Settings.model_fields["server_tick_seconds"].default
 
     def __init__(self, config: uvicorn.Config) -> None:
         self._wake: Callable[[], object] | None = None

@@ -239,3 +239,20 @@ def test_the_setting_chooses_the_encoder(monkeypatch) -> None:
     assert type(span_exporter(Settings())) is otlp_wire.WireSpanExporter
     monkeypatch.setenv("OTLP_SPAN_ENCODER", "sdk")
     assert type(span_exporter(Settings())) is OTLPSpanExporter
+
+
+def test_exports_reach_the_collector_past_a_proxy_in_the_environment(sink, monkeypatch) -> None:
+    """An instructor's shell with HTTP_PROXY and no NO_PROXY for the collector: the services'
+    OTLP exports still go straight to it, not to the proxy (which does not resolve here)."""
+    url, handler = sink
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://proxy.invalid:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", url.removesuffix("/v1/traces"))
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(span_exporter(Settings())))
+    with provider.get_tracer("t").start_as_current_span("work"):
+        pass
+    provider.shutdown()
+    assert [path for path, _type, _body in handler.bodies] == ["/v1/traces"]

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from stack.common.quiet_batch import QuietBatchProcessor, QuietSpanProcessor
+from tests.helpers import eventually
 
 
 class Recorder:
@@ -51,15 +52,6 @@ def wakeups(thread: threading.Thread) -> int:
     return int(status.split("voluntary_ctxt_switches:")[1].split()[0])
 
 
-def until(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.01)
-    return check()
-
-
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads Linux /proc")
 def test_an_idle_quiet_worker_does_not_wake_where_the_sdks_wakes_every_delay() -> None:
     sdk, quiet = (
@@ -84,10 +76,10 @@ def test_a_record_after_a_long_idle_leaves_within_the_delay() -> None:
     try:
         time.sleep(0.3)  # the worker is asleep without a timeout
         p.emit("a")
-        assert until(lambda: out.items == ["a"], timeout=3.0)
+        eventually(lambda: out.items == ["a"], timeout=3.0, interval=0.01, what="a exported")
         time.sleep(0.3)
         p.emit("b")  # and again after the queue emptied
-        assert until(lambda: out.items == ["a", "b"], timeout=3.0)
+        eventually(lambda: out.items == ["a", "b"], timeout=3.0, interval=0.01, what="b exported")
     finally:
         p.shutdown()
 
@@ -98,7 +90,9 @@ def test_a_full_batch_leaves_at_once_not_after_the_delay() -> None:
     try:
         for item in "abcd":
             p.emit(item)
-        assert until(lambda: len(out.items) == 4, timeout=3.0)
+        eventually(
+            lambda: len(out.items) == 4, timeout=3.0, interval=0.01, what="the batch exported"
+        )
     finally:
         p.shutdown()
 
@@ -137,8 +131,11 @@ def test_records_from_many_threads_racing_the_idle_worker_all_leave() -> None:
             w.start()
         for w in workers:
             w.join()
-        assert until(lambda: len(out.items) == per_thread * threads, timeout=5.0), (
-            f"{per_thread * threads - len(out.items)} records stranded in the queue"
+        eventually(
+            lambda: len(out.items) == per_thread * threads,
+            timeout=5.0,
+            interval=0.01,
+            what="every record exported (none stranded in the queue)",
         )
         assert len(set(out.items)) == per_thread * threads
     finally:

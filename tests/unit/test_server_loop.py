@@ -8,7 +8,6 @@ import contextlib
 import functools
 import os
 import signal
-import socket
 import time
 from email.utils import parsedate_to_datetime
 
@@ -17,6 +16,7 @@ import pytest
 import uvicorn
 
 from stack.run import DatedState, Server
+from tests.unit.inprocess import free_port
 
 
 async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
@@ -33,12 +33,6 @@ def in_loop(test):  # type: ignore[no-untyped-def]
         asyncio.run(test())
 
     return run
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager
