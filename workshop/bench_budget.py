@@ -10,7 +10,7 @@ CreditSpecification reference ("Default: ... unlimited (T3/T3a/T4g instances)").
 Measured, in one run, on two native stacks side by side (this arm and the baseline arm, which
 sets issue 19's fixes back: FAULT_POLL_SECONDS=0.5, SERVER_TICK_SECONDS=0.1,
 WORKER_BLOCK_MS=1000, REDIS_HZ=10, OTLP_SPAN_ENCODER=sdk, BATCH_WORKER=sdk,
-CLIENT_SPANS=packages):
+CLIENT_SPANS=packages, STORAGE_DB_CALLS=threadpool):
 
 1. idle CPU of every process, both stacks sampled over the same seconds;
 2. one attendee's lab traffic (the labs' own builtin engine: 4 users, the labs' default
@@ -44,7 +44,7 @@ PEAK_SHARE = 0.9  # the room must fit in this share of the vCPUs at its busiest 
 PREP_HOURS = 1.0  # the VM runs idle this long before the room arrives (credits to start with)
 # Issue 19's fixes set back: fault state polled, uvicorn's 0.1 s tick, a 1 s empty-stream read
 # in the worker, redis-server's default hz, the SDK's span encoder and batch workers, the
-# instrumentation packages' CLIENT spans.
+# instrumentation packages' CLIENT spans, storage-service's SQLite work in the threadpool.
 BASELINE_ENV = {
     "FAULT_POLL_SECONDS": "0.5",
     "SERVER_TICK_SECONDS": "0.1",
@@ -53,6 +53,7 @@ BASELINE_ENV = {
     "OTLP_SPAN_ENCODER": "sdk",
     "BATCH_WORKER": "sdk",
     "CLIENT_SPANS": "packages",
+    "STORAGE_DB_CALLS": "threadpool",
 }
 
 
@@ -365,7 +366,9 @@ def render(measured: dict[str, Any], analysis: dict[str, Any], plot_rel: str) ->
         "`hz 10` instead of 1; the OpenTelemetry SDK's span encoder instead of the kit's, "
         "`OTLP_SPAN_ENCODER=sdk`; the SDK's batch workers, which wake every schedule delay "
         "with nothing queued, `BATCH_WORKER=sdk`; the OpenTelemetry instrumentation packages' "
-        "CLIENT spans instead of the kit's, `CLIENT_SPANS=packages`). Idle: both "
+        "CLIENT spans instead of the kit's, `CLIENT_SPANS=packages`; storage-service's SQLite "
+        "statements in the threadpool instead of on the event loop, "
+        "`STORAGE_DB_CALLS=threadpool`). Idle: both "
         f"sampled over the same {measured['idle_s']:.0f} s. Busy: one attendee's lab traffic "
         "(the labs' builtin engine, 4 users) in alternating slices of "
         f"{measured['slice_s']:.0f} s × {measured['rounds']} rounds; CPU per question is the "
@@ -397,6 +400,10 @@ def render(measured: dict[str, Any], analysis: dict[str, Any], plot_rel: str) ->
     ]
     for name, ms in sorted(now["ms_per_question"].items(), key=lambda kv: -kv[1]):
         lines.append(f"| {name} | {now['idle_ms_per_s'].get(name, 0.0)} | {ms} |")
+    if "wakeup" in measured:
+        from workshop import bench_wakeup
+
+        lines += ["", *bench_wakeup.render(measured["wakeup"])]
     lines += [
         "",
         f"![t3.small credit balance]({plot_rel})",
@@ -490,6 +497,7 @@ def run(
 
     from stack.common.settings import ServiceName
     from stack.native import launcher
+    from workshop import bench_wakeup
     from workshop.bench import Sampler, bench_config, fresh_dir, stack_pids
 
     if instance not in INSTANCES:
@@ -516,6 +524,17 @@ def run(
             rounds=2 if short else 4,
             settle_s=5 if short else 20,
             step=step,
+        )
+        step("cold-wakeup probe: validation-service back to back and paced")
+        now_cfg = configs["now"]
+        now_pids = stack_pids(now_cfg)
+        measured["wakeup"] = bench_wakeup.measure(
+            now_cfg.url(ServiceName.VALIDATION) + "/validate",
+            now_pids[ServiceName.VALIDATION.value],
+            now_cfg.url(ServiceName.GATEWAY),
+            now_pids,
+            n=50 if short else 300,
+            rounds=1 if short else 2,
         )
     finally:
         for cfg in started:

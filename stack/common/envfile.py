@@ -85,6 +85,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
             "FAULT_POLL_SECONDS",
             "GATEWAY_POLL_VIA",
             "SERVER_TICK_SECONDS",
+            "STORAGE_DB_CALLS",
         ),
     ),
     (

@@ -259,6 +259,15 @@ class Settings(BaseSettings):
             "Benchmark baseline only (`workshop bench --budget` sets 0.1, uvicorn's own): leave it."
         ),
     )
+    storage_db_calls: Literal["loop", "threadpool"] = Field(
+        "loop",
+        alias="STORAGE_DB_CALLS",
+        description=(
+            "Where storage-service runs its SQLite statements: loop (the event loop, the "
+            "threadpool only when a statement may wait for a lock) or threadpool (every "
+            "request; the budget bench's baseline arm): leave it."
+        ),
+    )
 
     # --- the stand-in LLM provider -----------------------------------------------------
     llm_model: str = Field(

@@ -77,3 +77,51 @@ def test_feedback_and_its_validation(route_settings: Settings) -> None:
             assert missing.status_code == 404
 
     asyncio.run(scenario())
+
+
+def _hold_write_lock(db_path: Any, seconds: float, held: Any) -> None:
+    """Another process's writer (a learner's sqlite3 shell, say): the write lock for `seconds`."""
+    conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(seconds)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def test_a_locked_database_waits_off_the_event_loop(route_settings: Settings) -> None:
+    """SQLite work runs on the event loop (issue 19), but never waits there: a write that meets
+    another writer's lock is redone in the threadpool, where it queues for the lock and then
+    lands, while the loop goes on answering reads. Waiting on the loop would stall the read
+    for the whole lock; not queueing would refuse the write with "database is locked"."""
+    import threading
+
+    stored, late = uuid.uuid4().hex, uuid.uuid4().hex
+
+    async def scenario() -> None:
+        async with client_for(create_app(route_settings)) as c:
+            assert (await c.put(f"/results/{stored}", json=_result())).status_code == 200
+            held = threading.Event()
+            locker = threading.Thread(
+                target=_hold_write_lock, args=(route_settings.db_path, 1.5, held)
+            )
+            locker.start()
+            await asyncio.to_thread(held.wait, 5)
+            t0 = time.monotonic()
+            write = asyncio.create_task(c.put(f"/results/{late}", json=_result()))
+            await asyncio.sleep(0.1)
+            read = await c.get(f"/results/{stored}")  # a WAL read: not blocked by the writer
+            read_s = time.monotonic() - t0
+            assert read.status_code == 200, read.text
+            assert not write.done(), "the write did not wait for the lock"
+            assert read_s < 1.0, f"the read waited {read_s:.2f} s behind the locked write"
+            written = await write
+            assert written.status_code == 200, written.text
+            assert written.json()["created"] is True
+            assert time.monotonic() - t0 >= 1.0  # it queued for the lock
+            await asyncio.to_thread(locker.join, 5)
+            assert (await c.get(f"/results/{late}")).status_code == 200
+
+    asyncio.run(scenario())
