@@ -43,7 +43,8 @@ def _cpu_ns(task: str) -> int:
         return int(f.read().split()[0])
 
 
-def _voluntary(task: str) -> int:
+def task_wakeups(task: str) -> int:
+    """Voluntary context switches of one thread (`/proc/<pid>/task/<tid>`)."""
     with open(f"{task}/status") as f:
         for line in f:
             if line.startswith("voluntary_ctxt_switches:"):
@@ -58,7 +59,7 @@ def process_cpu_ns(pid: int) -> dict[str, int]:
 
 def voluntary_switches(pid: int) -> dict[str, int]:
     """Times each live thread of `pid` went to sleep and was woken again."""
-    return _per_thread(pid, _voluntary)
+    return _per_thread(pid, task_wakeups)
 
 
 def grown(before: dict[str, int], after: dict[str, int]) -> int:

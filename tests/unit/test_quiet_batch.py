@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from stack.common.quiet_batch import QuietBatchProcessor, QuietSpanProcessor
 from tests.helpers import eventually
+from workshop.bench_wakeup import task_wakeups
 
 
 class Recorder:
@@ -48,8 +49,7 @@ def make(cls: type[BatchProcessor[Any]], exporter: Recorder, *, delay_ms: float,
 
 
 def wakeups(thread: threading.Thread) -> int:
-    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
-    return int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+    return task_wakeups(f"/proc/self/task/{thread.native_id}")
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads Linux /proc")
