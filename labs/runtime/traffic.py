@@ -152,8 +152,12 @@ async def _user(run: TrafficRun, attendee: str, deadline: float, corpus: list[st
     rnd = random.Random()
     headers = {"baggage": baggage_header(attendee, synthetic=True)}
     timeout = aiohttp.ClientTimeout(total=15)
+    # A user keeps the gateway's session cookie, as a browser does. aiohttp's default jar
+    # refuses cookies from an IP address (127.0.0.1, a VM's), so every ask would start a new
+    # session: a Redis key each, for an hour, and a different `workshop.session` per question.
+    jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(
-        base_url=run.base_url, headers=headers, timeout=timeout
+        base_url=run.base_url, headers=headers, timeout=timeout, cookie_jar=jar
     ) as http:
         recent: list[str] = []
 
