@@ -110,6 +110,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
             "HTTP_POOL_SIZE",
             "CACHE_TTL_SECONDS",
             "SESSION_TTL_SECONDS",
+            "SESSION_REFRESH",
             "JOB_STATUS_TTL_SECONDS",
             "STREAM_MAXLEN",
             "QUESTION_MAX_CHARS",

@@ -141,6 +141,15 @@ class Settings(BaseSettings):
         ge=60,
         description="How long a session lives without use (seconds).",
     )
+    session_refresh: Literal["lazy", "every"] = Field(
+        "lazy",
+        alias="SESSION_REFRESH",
+        description=(
+            "When the gateway slides a session's TTL in Redis: lazy (at most every "
+            "SESSION_TTL_SECONDS / 60 per session) or every (each question; the budget bench's "
+            "baseline arm): leave it."
+        ),
+    )
     job_status_ttl_seconds: int = Field(
         86400,
         alias="JOB_STATUS_TTL_SECONDS",

@@ -35,7 +35,7 @@ from stack.common.settings import ServiceName, Settings
 from stack.common.telemetry import current_trace_id, untraced
 from stack.gateway import models as m
 from stack.gateway.auth import is_admin, require_admin
-from stack.gateway.sessions import session_id
+from stack.gateway.sessions import Sessions
 from stack.gateway.telemetry_api import build_store, telemetry_router
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -109,8 +109,10 @@ def create_app(settings: Settings | None = None, *, redis: aioredis.Redis | None
     traces = build_store(cfg)
     app.include_router(telemetry_router(client, traces))
 
+    sessions = Sessions(client, cfg.session_ttl_seconds, lazy=cfg.session_refresh == "lazy")
+
     async def current_session(request: Request, response: Response) -> str:
-        return await session_id(request, response, client, cfg.session_ttl_seconds)
+        return await sessions.current(request, response)
 
     # ---- questions -----------------------------------------------------------------------------
     @app.post(
@@ -402,6 +404,7 @@ def create_app(settings: Settings | None = None, *, redis: aioredis.Redis | None
         for prefix in (CACHE_PREFIX, SESSION_PREFIX):
             async for key in client.scan_iter(match=f"{prefix}*", count=1000):
                 removed += await client.unlink(key)
+        sessions.forget()
         queue = await http.post(ServiceName.QUEUE, "/admin/reset")
         storage = await http.post(ServiceName.STORAGE, "/admin/reset")
         return {
