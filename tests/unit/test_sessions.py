@@ -4,6 +4,8 @@ backed by a key with a sliding TTL, slid at most every TTL/60 (issue 19)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -26,6 +28,15 @@ async def _ask(sessions: Sessions, sid: str | None) -> tuple[str, bool]:
     return got, COOKIE in response.headers.get("set-cookie", "")
 
 
+@contextlib.asynccontextmanager
+async def _redis(url: str) -> AsyncIterator[aioredis.Redis]:
+    r = aioredis.Redis.from_url(url, decode_responses=True)
+    try:
+        yield r
+    finally:
+        await r.aclose()
+
+
 async def _commands(r: aioredis.Redis) -> int:
     info: dict[str, Any] = await r.info("stats")
     return int(info["total_commands_processed"]) - 1  # the INFO itself counts
@@ -33,8 +44,7 @@ async def _commands(r: aioredis.Redis) -> int:
 
 def test_a_session_is_slid_at_most_every_sixtieth_of_its_ttl(routes_redis_url: str) -> None:
     async def scenario() -> None:
-        r = aioredis.Redis.from_url(routes_redis_url, decode_responses=True)
-        try:
+        async with _redis(routes_redis_url) as r:
             sessions = Sessions(r, ttl=60)  # slid at most once a second
             sid, new = await _ask(sessions, None)
             assert new and 59 <= await r.ttl(f"{SESSION_PREFIX}{sid}") <= 60
@@ -46,31 +56,25 @@ def test_a_session_is_slid_at_most_every_sixtieth_of_its_ttl(routes_redis_url: s
             await asyncio.sleep(1.1)
             assert await _ask(sessions, sid) == (sid, False)
             assert 59 <= await r.ttl(f"{SESSION_PREFIX}{sid}") <= 60  # slid
-        finally:
-            await r.aclose()
 
     asyncio.run(scenario())
 
 
 def test_every_request_slides_it_in_the_baseline_arm(routes_redis_url: str) -> None:
     async def scenario() -> None:
-        r = aioredis.Redis.from_url(routes_redis_url, decode_responses=True)
-        try:
+        async with _redis(routes_redis_url) as r:
             sessions = Sessions(r, ttl=3600, lazy=False)
             sid, _ = await _ask(sessions, None)
             before = await _commands(r)
             assert await _ask(sessions, sid) == (sid, False)
             assert await _commands(r) - before == 2  # EXPIRE + the INFO
-        finally:
-            await r.aclose()
 
     asyncio.run(scenario())
 
 
 def test_after_a_reset_an_old_cookie_gets_a_new_session(routes_redis_url: str) -> None:
     async def scenario() -> None:
-        r = aioredis.Redis.from_url(routes_redis_url, decode_responses=True)
-        try:
+        async with _redis(routes_redis_url) as r:
             sessions = Sessions(r, ttl=3600)
             sid, _ = await _ask(sessions, None)
             await r.delete(f"{SESSION_PREFIX}{sid}")  # what the reset does to the keys...
@@ -80,8 +84,6 @@ def test_after_a_reset_an_old_cookie_gets_a_new_session(routes_redis_url: str) -
             assert await r.exists(f"{SESSION_PREFIX}{got}")
             unknown, new = await _ask(sessions, "f" * 32)  # never issued, or expired
             assert new and unknown != "f" * 32
-        finally:
-            await r.aclose()
 
     asyncio.run(scenario())
 
@@ -92,8 +94,7 @@ def test_the_memory_is_bounded(routes_redis_url: str, monkeypatch: Any) -> None:
     monkeypatch.setattr(module, "REMEMBERED", 3)
 
     async def scenario() -> None:
-        r = aioredis.Redis.from_url(routes_redis_url, decode_responses=True)
-        try:
+        async with _redis(routes_redis_url) as r:
             sessions = Sessions(r, ttl=3600)
             sids = [(await _ask(sessions, None))[0] for _ in range(5)]
             before = await _commands(r)
@@ -102,7 +103,5 @@ def test_the_memory_is_bounded(routes_redis_url: str, monkeypatch: Any) -> None:
             before = await _commands(r)
             await _ask(sessions, sids[-1])  # remembered
             assert await _commands(r) - before == 1
-        finally:
-            await r.aclose()
 
     asyncio.run(scenario())
