@@ -40,12 +40,13 @@ class Sessions:
         if refreshed is not None and now - refreshed < self.refresh_after:
             return sid
         # One round trip: refresh the TTL of a known session, or learn it is unknown.
-        if _VALID.match(sid) and await self.redis.expire(f"{SESSION_PREFIX}{sid}", self.ttl):
-            self._remember(sid, now)
-            return sid
-        sid = secrets.token_hex(16)
-        await self.redis.set(f"{SESSION_PREFIX}{sid}", repr(time.time()), ex=self.ttl)
+        if not (_VALID.match(sid) and await self.redis.expire(f"{SESSION_PREFIX}{sid}", self.ttl)):
+            sid = secrets.token_hex(16)
+            await self.redis.set(f"{SESSION_PREFIX}{sid}", repr(time.time()), ex=self.ttl)
         self._remember(sid, now)
+        # The cookie slides with the key: with its Max-Age set only when the session began,
+        # the browser would drop it an hour in, however busy the learner (and a fault aimed
+        # at their session would stop finding them).
         response.set_cookie(COOKIE, sid, max_age=self.ttl, httponly=True, samesite="lax", path="/")
         return sid
 
