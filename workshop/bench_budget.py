@@ -34,13 +34,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stack.common.generated import Markers
+from workshop import bench_wakeup
+
+if TYPE_CHECKING:
+    from labs.runtime.traffic import TrafficRun
 
 SLOT_STAGGER_MIN = 8.0  # attendees start a lab's traffic spread over this many minutes
 BUSY_PAUSE_S = 0.15  # the builtin engine's mean pause without think_s: uniform(0.05, 0.25)
 PEAK_SHARE = 0.9  # the room must fit in this share of the vCPUs at its busiest minute
+ATTENDEE_USERS = 4  # one attendee's lab traffic: the labs' builtin engine with 4 users
 PREP_HOURS = 1.0  # the VM runs idle this long before the room arrives (credits to start with)
 # Issue 19's fixes set back: fault state polled, uvicorn's 0.1 s tick, a 1 s empty-stream read
 # in the worker, redis-server's default hz, the SDK's span encoder and batch workers, the
@@ -229,6 +234,15 @@ def _stack_only(per_process: dict[str, float]) -> dict[str, float]:
     return {name: v for name, v in per_process.items() if name != "supervisord"}
 
 
+def one_attendee(url: str, seconds: float, name: str) -> TrafficRun:
+    """One attendee's lab traffic to the gateway at `url` for `seconds`, waited for (the
+    labs' TrafficRun)."""
+    from labs.runtime import traffic
+
+    run = traffic.start(url, users=ATTENDEE_USERS, duration_s=seconds, attendees=[name])
+    return run.wait(seconds + 30)
+
+
 def measure(
     up: Callable[[str, dict[str, str]], tuple[str, dict[str, int]]],
     sampler: Callable[[dict[str, int]], Any],
@@ -240,8 +254,6 @@ def measure(
     step: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
     """Both arms: `up(label, env)` starts a stack and returns (gateway URL, pids)."""
-    from labs.runtime import traffic
-
     arms = {"now": up("now", {}), "before": up("before", dict(BASELINE_ENV))}
     step(f"settling {settle_s:.0f} s")
     time.sleep(settle_s)
@@ -262,9 +274,8 @@ def measure(
             step(f"lab traffic, one attendee, round {rnd + 1}/{rounds}: {label}")
             url, pids = arms[label]
             with sampler(pids) as s:
-                run = traffic.start(url, users=4, duration_s=slice_s, attendees=["budget"])
-                run.wait(slice_s + 30)
-            asked = sum(1 for x in run.snapshot() if x.name == "POST /api/queries" and x.ok)
+                run = one_attendee(url, slice_s, "budget")
+            asked = run.asked()
             wall = max(run.elapsed, 1e-6)
             report = s.report(wall=wall)
             gross = sum(_stack_only(per_question(report, {}, wall, asked)).values())
@@ -296,7 +307,7 @@ def figures(arm: dict[str, Any]) -> Figures:
     return Figures(
         idle_ms_per_s=arm["idle_total_ms_per_s"],
         cpu_ms_per_question=arm["ms_per_question_total"],
-        questions_per_s_per_user=arm["questions_per_s_per_attendee"] / 4,
+        questions_per_s_per_user=arm["questions_per_s_per_attendee"] / ATTENDEE_USERS,
         per_process_ms_per_question=arm["ms_per_question"],
     )
 
@@ -373,7 +384,7 @@ def render(measured: dict[str, Any], analysis: dict[str, Any], plot_rel: str) ->
         "`STORAGE_DB_CALLS=threadpool`; the gateway sliding a session's TTL in Redis on every "
         "question instead of at most once a minute, `SESSION_REFRESH=every`). Idle: both "
         f"sampled over the same {measured['idle_s']:.0f} s. Busy: one attendee's lab traffic "
-        "(the labs' builtin engine, 4 users) in alternating slices of "
+        f"(the labs' builtin engine, {ATTENDEE_USERS} users) in alternating slices of "
         f"{measured['slice_s']:.0f} s × {measured['rounds']} rounds; CPU per question is the "
         "window's CPU above the idle rate. Idle work partly coalesces with busy work (a timer "
         "that fires while the loop is awake anyway costs little), so subtracting the whole idle "
@@ -404,8 +415,6 @@ def render(measured: dict[str, Any], analysis: dict[str, Any], plot_rel: str) ->
     for name, ms in sorted(now["ms_per_question"].items(), key=lambda kv: -kv[1]):
         lines.append(f"| {name} | {now['idle_ms_per_s'].get(name, 0.0)} | {ms} |")
     if "wakeup" in measured:
-        from workshop import bench_wakeup
-
         lines += ["", *bench_wakeup.render(measured["wakeup"])]
     lines += [
         "",
@@ -500,7 +509,6 @@ def run(
 
     from stack.common.settings import ServiceName
     from stack.native import launcher
-    from workshop import bench_wakeup
     from workshop.bench import Sampler, bench_config, fresh_dir, stack_pids
 
     if instance not in INSTANCES:
@@ -531,11 +539,13 @@ def run(
         step("cold-wakeup probe: validation-service back to back and paced")
         now_cfg = configs["now"]
         now_pids = stack_pids(now_cfg)
+        lab_s = 5 if short else 20
         measured["wakeup"] = bench_wakeup.measure(
             now_cfg.url(ServiceName.VALIDATION) + "/validate",
             now_pids[ServiceName.VALIDATION.value],
-            now_cfg.url(ServiceName.GATEWAY),
             now_pids,
+            lambda: one_attendee(now_cfg.url(ServiceName.GATEWAY), lab_s, "budget-probe").asked(),
+            lab_s,
             n=50 if short else 300,
             rounds=1 if short else 2,
         )

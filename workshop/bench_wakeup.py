@@ -68,16 +68,13 @@ def grown(before: dict[str, int], after: dict[str, int]) -> int:
     return sum(v - before.get(tid, 0) for tid, v in after.items())
 
 
-def wakeups_per_question(gateway: str, pids: dict[str, int], seconds: float) -> float:
-    """Wakeups of the stack's processes per question of one attendee's lab traffic."""
-    from labs.runtime import traffic
-
+def wakeups_per_question(pids: dict[str, int], lab_traffic: Callable[[], int]) -> float:
+    """Wakeups of the stack's processes per question while `lab_traffic()` runs one
+    attendee's lab traffic and returns the questions it asked."""
     procs = {n: p for n, p in pids.items() if n != "supervisord"}
     before = {n: voluntary_switches(p) for n, p in procs.items()}
-    run = traffic.start(gateway, users=4, duration_s=seconds, attendees=["budget-probe"])
-    run.wait(seconds + 30)
+    asked = lab_traffic()
     woken = sum(grown(before[n], voluntary_switches(p)) for n, p in procs.items())
-    asked = sum(1 for x in run.snapshot() if x.name == "POST /api/queries" and x.ok)
     return woken / asked if asked else 0.0
 
 
@@ -122,11 +119,19 @@ async def _service_us(url: str, pid: int, gap_s: float, n: int) -> float:
 
 
 def measure(
-    url: str, pid: int, gateway: str, pids: dict[str, int], *, n: int = 300, rounds: int = 2
+    url: str,
+    pid: int,
+    pids: dict[str, int],
+    lab_traffic: Callable[[], int],
+    lab_seconds: float,
+    *,
+    n: int = 300,
+    rounds: int = 2,
 ) -> dict[str, Any]:
     """Service CPU per request (validation-service's POST /validate at `url`, process `pid`)
     and the plain Python reference, back to back and one every PACED_GAP_S, alternating over
-    `rounds`; and the wakeups per question of lab traffic sent to `gateway`."""
+    `rounds`; and the stack's (`pids`) wakeups per question while `lab_traffic()` runs
+    `lab_seconds` of one attendee's lab traffic."""
     runs: dict[str, list[float]] = {k: [] for k in ("svc_hot", "svc_paced", "ref_hot", "ref_paced")}
     for _ in range(rounds):
         runs["svc_hot"].append(asyncio.run(_service_us(url, pid, 0.0, n)))
@@ -135,9 +140,8 @@ def measure(
         runs["ref_paced"].append(reference_us(PACED_GAP_S, n))
     out: dict[str, Any] = {k: round(min(v)) for k, v in runs.items()}
     out.update(gap_ms=PACED_GAP_S * 1000, requests=n * rounds)
-    seconds = 5 if n < 100 else 20
-    out["wakeups_per_question"] = round(wakeups_per_question(gateway, pids, seconds), 1)
-    out["wakeup_seconds"] = seconds
+    out["wakeups_per_question"] = round(wakeups_per_question(pids, lab_traffic), 1)
+    out["wakeup_seconds"] = lab_seconds
     return out
 
 

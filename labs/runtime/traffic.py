@@ -79,6 +79,9 @@ class Stats:
         )
 
 
+ASK = "POST /api/queries"  # the sample name of a question asked
+
+
 @dataclass
 class TrafficRun:
     """A running (or finished) burst of traffic; thread-safe to read while it runs."""
@@ -121,6 +124,10 @@ class TrafficRun:
         if until is not None:
             data = [s for s in data if s.t < until]
         return data
+
+    def asked(self) -> int:
+        """Questions the gateway accepted."""
+        return sum(1 for x in self.snapshot() if x.name == ASK and x.ok)
 
     def stats(self, since: float | None = None, until: float | None = None) -> Stats:
         lo = since if since is not None else self.started_at
@@ -181,9 +188,7 @@ async def _user(run: TrafficRun, attendee: str, deadline: float, corpus: list[st
         while time.time() < deadline and not run._stop.is_set():
             # A unique suffix keeps query-service's cache out of the way (every ask is real work).
             question = f"{rnd.choice(corpus)} (#{rnd.randrange(1_000_000)})"
-            body = await call(
-                "POST /api/queries", "POST", "/api/queries", json={"question": question}
-            )
+            body = await call(ASK, "POST", "/api/queries", json={"question": question})
             if body and body.get("id"):
                 recent = [body["id"], *recent[:9]]
             roll = rnd.random()
