@@ -93,19 +93,15 @@ class Server(uvicorn.Server):
             self._wake = None
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = argv if argv is not None else sys.argv[1:]
-    names = ", ".join(s.value for s in ServiceName)
-    if len(args) != 1 or args[0] not in {s.value for s in ServiceName}:
-        sys.exit(f"usage: python -m stack.run SERVICE   (one of: {names})")
-    service = ServiceName(args[0])
-    settings = get_settings()
+def server_for(service: ServiceName, settings: Settings, *, loop: str = "uvloop") -> Server:
+    """The server one service runs in: its app on its port. `loop="none"` serves on a loop the
+    caller runs (the budget bench's one-process experiment, workshop/bench_one_process.py)."""
     module = importlib.import_module(SERVICE_MODULES[service])
     config = uvicorn.Config(
         module.create_app(settings),
         host=settings.bind_host,
         port=settings.port(service),
-        loop="uvloop",
+        loop=loop,
         http="httptools",
         access_log=False,
         log_config=None,
@@ -116,6 +112,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     server = Server(config)
     server.tick_seconds = settings.server_tick_seconds
+    return server
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = argv if argv is not None else sys.argv[1:]
+    names = ", ".join(s.value for s in ServiceName)
+    if len(args) != 1 or args[0] not in {s.value for s in ServiceName}:
+        sys.exit(f"usage: python -m stack.run SERVICE   (one of: {names})")
+    server = server_for(ServiceName(args[0]), get_settings())
     server.run()
     if not server.started:  # as uvicorn.run: a failed startup is a non-zero exit
         sys.exit(3)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stack.common.generated import Markers
-from workshop import bench_wakeup
+from workshop import bench_one_process, bench_wakeup
 
 if TYPE_CHECKING:
     from labs.runtime.traffic import TrafficRun
@@ -416,6 +416,8 @@ def render(measured: dict[str, Any], analysis: dict[str, Any], plot_rel: str) ->
         lines.append(f"| {name} | {now['idle_ms_per_s'].get(name, 0.0)} | {ms} |")
     if "wakeup" in measured:
         lines += ["", *bench_wakeup.render(measured["wakeup"])]
+    if "one_process" in measured:
+        lines += ["", *bench_one_process.render(measured["one_process"])]
     lines += [
         "",
         f"![t3.small credit balance]({plot_rel})",
@@ -548,6 +550,14 @@ def run(
             lab_s,
             n=50 if short else 300,
             rounds=1 if short else 2,
+        )
+        measured["one_process"] = bench_one_process.measure(
+            now_cfg,
+            now_pids,
+            lambda: one_attendee(now_cfg.url(ServiceName.GATEWAY), lab_s, "budget-one").asked(),
+            measured["wakeup"]["lab"],
+            data_dir / "one-process.log",
+            step,
         )
     finally:
         for cfg in started:

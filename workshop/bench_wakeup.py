@@ -68,14 +68,23 @@ def grown(before: dict[str, int], after: dict[str, int]) -> int:
     return sum(v - before.get(tid, 0) for tid, v in after.items())
 
 
-def wakeups_per_question(pids: dict[str, int], lab_traffic: Callable[[], int]) -> float:
-    """Wakeups of the stack's processes per question while `lab_traffic()` runs one
-    attendee's lab traffic and returns the questions it asked."""
+def lab_costs(pids: dict[str, int], lab_traffic: Callable[[], int]) -> dict[str, float]:
+    """Wakeups and CPU (ms) per question of the stack's processes `pids` (supervisord left
+    out), idle not subtracted, while `lab_traffic()` runs one attendee's lab traffic and
+    returns the questions it asked."""
     procs = {n: p for n, p in pids.items() if n != "supervisord"}
-    before = {n: voluntary_switches(p) for n, p in procs.items()}
+    woke = {n: voluntary_switches(p) for n, p in procs.items()}
+    cpu = {n: process_cpu_ns(p) for n, p in procs.items()}
     asked = lab_traffic()
-    woken = sum(grown(before[n], voluntary_switches(p)) for n, p in procs.items())
-    return woken / asked if asked else 0.0
+    if not asked:
+        raise RuntimeError("the lab traffic asked no question: is the gateway answering?")
+    wakeups = sum(grown(woke[n], voluntary_switches(p)) for n, p in procs.items())
+    ns = sum(grown(cpu[n], process_cpu_ns(p)) for n, p in procs.items())
+    return {
+        "wakeups_per_question": round(wakeups / asked, 1),
+        "ms_per_question": round(ns / asked / 1e6, 2),
+        "questions": asked,
+    }
 
 
 def python_unit() -> int:
@@ -140,7 +149,8 @@ def measure(
         runs["ref_paced"].append(reference_us(PACED_GAP_S, n))
     out: dict[str, Any] = {k: round(min(v)) for k, v in runs.items()}
     out.update(gap_ms=PACED_GAP_S * 1000, requests=n * rounds)
-    out["wakeups_per_question"] = round(wakeups_per_question(pids, lab_traffic), 1)
+    out["lab"] = lab_costs(pids, lab_traffic)
+    out["wakeups_per_question"] = out["lab"]["wakeups_per_question"]
     out["wakeup_seconds"] = lab_seconds
     return out
 
