@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stack.common.generated import Markers
 from workshop import bench_one_process, bench_wakeup
 
 if TYPE_CHECKING:
@@ -360,144 +359,6 @@ def plot(analysis: dict[str, Any], path: Path, instance: str = "t3.small") -> No
     plt.close(fig)
 
 
-def render(measured: dict[str, Any], analysis: dict[str, Any], plot_rel: str) -> str:
-    now, before = measured["arms"]["now"], measured["arms"]["before"]
-    small, medium = (
-        analysis["instances"]["now"]["t3.small"],
-        analysis["instances"]["now"]["t3.medium"],
-    )
-    b_small = analysis["instances"]["before"]["t3.small"]
-    lines = [
-        "## Budget: a t3.small (`workshop bench --budget t3.small`)",
-        "",
-        "A t3.small earns 24 CPU credits an hour: 0.4 vCPU sustained (AWS EC2 User Guide, "
-        "burstable performance instances). Two stacks ran side by side: as built, and the "
-        "baseline arm with issue 19's fixes undone (fault state polled twice a second instead "
-        "of pushed over Redis pub/sub with a 30 s safety re-read; uvicorn's main loop waking "
-        "every 0.1 s instead of only to exit, with the Date header read per response; the "
-        "worker's empty-stream read waking every 1 s instead of 5 s; redis-server's default "
-        "`hz 10` instead of 1; the OpenTelemetry SDK's span encoder instead of the kit's, "
-        "`OTLP_SPAN_ENCODER=sdk`; the SDK's batch workers, which wake every schedule delay "
-        "with nothing queued, `BATCH_WORKER=sdk`; the OpenTelemetry instrumentation packages' "
-        "CLIENT spans instead of the kit's, `CLIENT_SPANS=packages`; storage-service's SQLite "
-        "statements in the threadpool instead of on the event loop, "
-        "`STORAGE_DB_CALLS=threadpool`; the gateway sliding a session's TTL in Redis on every "
-        "question instead of at most once a minute, `SESSION_REFRESH=every`). Idle: both "
-        f"sampled over the same {measured['idle_s']:.0f} s. Busy: one attendee's lab traffic "
-        f"(the labs' builtin engine, {ATTENDEE_USERS} users) in alternating slices of "
-        f"{measured['slice_s']:.0f} s × {measured['rounds']} rounds; CPU per question is the "
-        "window's CPU above the idle rate. Idle work partly coalesces with busy work (a timer "
-        "that fires while the loop is awake anyway costs little), so subtracting the whole idle "
-        "rate flatters the arm with more idle CPU; the row without the subtraction shows both "
-        "at the same load.",
-        "",
-        "| measure | baseline arm | as built |",
-        "|---|---|---|",
-        f"| idle stack CPU (ms/s; 10 ms/s = 1 % of a core) | {before['idle_total_ms_per_s']} "
-        f"| {now['idle_total_ms_per_s']} |",
-        f"| stack CPU per question, lab traffic, full tracing (ms) | "
-        f"{before['ms_per_question_total']} | {now['ms_per_question_total']} |",
-        f"| the same, idle not subtracted (ms) | "
-        f"{before.get('ms_per_question_gross_total', '–')} "
-        f"| {now.get('ms_per_question_gross_total', '–')} |",
-        f"| questions/s one attendee's lab traffic asks | "
-        f"{before['questions_per_s_per_attendee']} | {now['questions_per_s_per_attendee']} |",
-        f"| sustainable on a t3.small baseline: (400 ms − idle) ÷ CPU per question (q/s) | "
-        f"{b_small['sustainable_questions_per_s']} | {small['sustainable_questions_per_s']} |",
-        f"| attendees a t3.small serves (3-h workshop, never throttled) | "
-        f"{b_small['attendees']} | {small['attendees']} |",
-        "",
-        "CPU per question by process (as built, ms):",
-        "",
-        "| process | idle (ms/s) | per question (ms) |",
-        "|---|---|---|",
-    ]
-    for name, ms in sorted(now["ms_per_question"].items(), key=lambda kv: -kv[1]):
-        lines.append(f"| {name} | {now['idle_ms_per_s'].get(name, 0.0)} | {ms} |")
-    if "wakeup" in measured:
-        lines += ["", *bench_wakeup.render(measured["wakeup"])]
-    if "one_process" in measured:
-        lines += ["", *bench_one_process.render(measured["one_process"])]
-    lines += [
-        "",
-        f"![t3.small credit balance]({plot_rel})",
-        "",
-        f"**How many attendees.** A t3.small serves **{small['attendees']}** attendees through "
-        f"a 3-hour workshop without being throttled; a t3.medium serves "
-        f"**{medium['attendees']}**: it earns the same 24 credits an hour (only its memory is "
-        "larger), so CPU, not memory, decides the room. Rooms are simulated minute by minute "
-        f"in standard mode, starting with what {PREP_HOURS:.0f} h of idle setup earns "
-        f"({small['start_credits']} credits), every attendee running each lab's traffic once "
-        f"in its slot, starts spread over {SLOT_STAGGER_MIN:.0f} minutes; the room must also fit "
-        f"in {PEAK_SHARE:.0%} of the 2 vCPUs at its busiest minute. T3 instances launch in "
-        "unlimited mode by default: a larger room is then not throttled but billed for surplus "
-        "credits.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-# docs/deploy-vm.md's sizing table quotes the same run (rendered from budget-<instance>.json).
-SIZING = Markers("<!-- sizing:start -->", "<!-- sizing:end -->")
-
-
-def render_sizing(summary: dict[str, Any]) -> str:
-    """The sizing table and paragraph of docs/deploy-vm.md, from a budget run's summary."""
-    now = summary["measured"]["arms"]["now"]
-    rooms = summary["instances"]["now"]
-    small, medium = rooms["t3.small"], rooms["t3.medium"]
-    idle, per_q = now["idle_total_ms_per_s"], now["ms_per_question_total"]
-    anchor = "benchmarks.md#budget-a-t3small-workshop-bench---budget-t3small"
-    return "\n".join(
-        [
-            "| size | vCPU / memory | runs | on-demand ≈ |",
-            "|---|---|---|---|",
-            f"| t3.small | 2 / 2 GiB | the stack for **{small['attendees']} attendees** through a "
-            f"3-hour workshop (measured: [budget]({anchor})) | $15/month, $0.55/day "
-            "(+ $1.60/month for 20 GB gp3) |",
-            f"| t3.medium | 2 / 4 GiB | the stack + `lab` profile; **{medium['attendees']} "
-            "attendees** (it earns the same CPU credits: only its memory is larger) | "
-            "$30/month, $1.05/day |",
-            "",
-            "t3 instances are burstable. A t3.small or t3.medium earns 24 CPU credits an hour, "
-            "0.4 vCPU sustained. `workshop bench --budget t3.small` measures what the kit spends "
-            f"(this machine, one run): the idle stack {idle:g} ms of CPU a second "
-            f"({idle / 10:.1f} % of a core), and {per_q:g} ms per question of lab traffic with "
-            "full tracing, so the baseline alone sustains about "
-            f"{small['sustainable_questions_per_s']:g} questions/s, while one attendee's lab "
-            f"traffic asks about {now['questions_per_s_per_attendee']:.0f}/s for a few minutes "
-            "per lab. Simulated minute by minute over a 3-hour workshop (labs 00–07, every "
-            f"attendee running each lab's traffic once), a room of {small['attendees']} is never "
-            "throttled; beyond that the balance runs out in standard mode. T3 launches in "
-            "`unlimited` mode by default, so a larger room keeps its speed and pays for surplus "
-            "credits instead. The figures come from this machine's cores: re-run the command on "
-            'the VM to size yours. The earlier "~20 attendees on a t3.small" was never measured '
-            "and does not hold.",
-        ]
-    )
-
-
-START = "<!-- budget:start -->"
-END = "<!-- budget:end -->"
-
-
-def section(document: str) -> str | None:
-    """The budget section of a report, without its markers; None if it has none."""
-    if START not in document or END not in document:
-        return None
-    return document.partition(START)[2].partition(END)[0].strip()
-
-
-def splice(document: str, text: str) -> str:
-    """Put `text` between the markers (appended the first time), leave the rest."""
-    block = f"{START}\n{text.rstrip()}\n{END}"
-    if START in document and END in document:
-        head, _, rest = document.partition(START)
-        _, _, tail = rest.partition(END)
-        return f"{head}{block}{tail}"
-    return f"{document.rstrip()}\n\n{block}\n"
-
-
 def run(
     instance: str,
     out: Path,
@@ -512,6 +373,7 @@ def run(
     from stack.common.settings import ServiceName
     from stack.native import launcher
     from workshop.bench import Sampler, bench_config, fresh_dir, stack_pids
+    from workshop.bench_budget_doc import SIZING, render, render_sizing, splice
 
     if instance not in INSTANCES:
         raise ValueError(f"--budget: one of {', '.join(INSTANCES)}")

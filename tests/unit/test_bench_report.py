@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from stack.common.settings import REPO_ROOT
-from workshop import bench_budget
+from workshop import bench_budget_doc
 from workshop.bench import BenchResults, ProcessStats, RunResult, derive, merge_slices
 from workshop.bench.report import render_markdown
 
@@ -46,8 +46,8 @@ def test_the_markdown_is_the_committed_report(saved: dict[str, Any]) -> None:
     plots = {k: Path(v).name for k, v in typed.plots.items()}
     rendered = render_markdown(typed, plots, "benchmarks")
     committed = (DOCS / "benchmarks.md").read_text()
-    kept = bench_budget.section(committed)
-    assert (bench_budget.splice(rendered, kept) if kept else rendered) == committed
+    kept = bench_budget_doc.section(committed)
+    assert (bench_budget_doc.splice(rendered, kept) if kept else rendered) == committed
 
 
 def test_derive_recomputes_the_saved_figures(saved: dict[str, Any]) -> None:
@@ -83,7 +83,7 @@ def test_merge_slices_means_sums_and_medians() -> None:
 def test_the_vm_guide_quotes_the_committed_budget_run() -> None:
     """docs/deploy-vm.md's attendee count is the budget run's, not a figure typed by hand."""
     summary = json.loads((DOCS / "benchmarks" / "budget-t3.small.json").read_text())
-    block = bench_budget.SIZING.find((DOCS / "deploy-vm.md").read_text())
-    assert block == bench_budget.SIZING.wrap(bench_budget.render_sizing(summary))
+    block = bench_budget_doc.SIZING.find((DOCS / "deploy-vm.md").read_text())
+    assert block == bench_budget_doc.SIZING.wrap(bench_budget_doc.render_sizing(summary))
     attendees = summary["instances"]["now"]["t3.small"]["attendees"]
     assert f"**{attendees} attendees**" in block
