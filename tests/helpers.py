@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from stack.common.procs import stop
 from stack.native.config import NativeConfig
 from stack.native.supervisor import Supervisor
 
@@ -119,8 +120,4 @@ def redis_server(port: int, directory: Path) -> Iterator[str]:
                 time.sleep(0.05)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, 10)

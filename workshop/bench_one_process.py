@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from stack.common.procs import stop
 from stack.common.settings import REPO_ROOT, ServiceName, get_settings
 from workshop.bench_wakeup import lab_costs
 
@@ -81,12 +82,7 @@ def measure(
         lab_traffic()  # the new process's code paths warm, as the separate ones already were
         one = lab_costs({**others, HOST: proc.pid}, lab_traffic)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 30)
         sup.start(*names)
     wait_all_ready(ready, 60)
     return {"separate": separate, "one": one, "services": len(names)}

@@ -1,4 +1,4 @@
-"""Process liveness by pid: the kit's one answer to "is it still running?".
+"""Process liveness by pid: the kit's one answer to "is it still running?", and how to stop one.
 
 Standard library only, so anything (a Locust run's fault timeline, the native supervisor,
 the reliability tests) can import it without pulling in the services' dependencies.
@@ -7,7 +7,9 @@ the reliability tests) can import it without pulling in the services' dependenci
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
+from typing import Any
 
 
 def pid_alive(pid: int) -> bool:
@@ -38,3 +40,13 @@ def _state(pid: int) -> str | None:
     # `pid (comm) state ...`: comm may hold spaces and ')', so the state follows the last ')'.
     fields = stat.rpartition(")")[2].split()
     return fields[0] if fields else None
+
+
+def stop(proc: subprocess.Popen[Any], grace_s: float) -> None:
+    """SIGTERM `proc`, give it `grace_s` to finish, then SIGKILL; returns once it is gone."""
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

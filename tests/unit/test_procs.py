@@ -1,8 +1,9 @@
-"""`stack.common.procs.pid_alive`: running, gone, zombie, and someone else's process."""
+"""`stack.common.procs`: pid_alive (running, gone, zombie, someone else's process) and stop."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from stack.common import procs
-from stack.common.procs import pid_alive
+from stack.common.procs import pid_alive, stop
 
 
 def _child(code: str) -> subprocess.Popen[bytes]:
@@ -74,3 +75,27 @@ def test_the_state_survives_a_command_name_with_spaces_and_parens(
     real_path = procs.Path
     monkeypatch.setattr(procs, "Path", lambda p: stat if p == "/proc/4242/stat" else real_path(p))
     assert procs._state(4242) == "Z"
+
+
+def _waiting_child(ignore_term: bool) -> subprocess.Popen[str]:
+    code = (
+        "import signal, sys, time\n"
+        f"if {ignore_term}: signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    return proc
+
+
+def test_stop_ends_a_process_with_sigterm_when_it_listens() -> None:
+    proc = _waiting_child(ignore_term=False)
+    stop(proc, 10)
+    assert proc.returncode == -signal.SIGTERM
+
+
+def test_stop_kills_a_process_that_ignores_sigterm_after_the_grace() -> None:
+    proc = _waiting_child(ignore_term=True)
+    stop(proc, 0.3)
+    assert proc.returncode == -signal.SIGKILL
