@@ -23,11 +23,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stack.common.procs import stop
 from stack.common.settings import REPO_ROOT, ServiceName, get_settings
 from workshop.bench_wakeup import lab_costs
+
+if TYPE_CHECKING:
+    from stack.native.config import NativeConfig
 
 ON_PATH = [s for s in ServiceName if s is not ServiceName.FRONTEND]
 HOST = "one process"
@@ -50,14 +53,14 @@ def host(names: Iterable[ServiceName]) -> None:
 
 
 def measure(
-    cfg: Any,
+    cfg: NativeConfig,
     pids: dict[str, int],
     lab_traffic: Callable[[], int],
     separate: dict[str, float],
     log_path: Path,
     step: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
-    """The services in ON_PATH of the native stack `cfg` (a NativeConfig, processes `pids`)
+    """The services in ON_PATH of the native stack `cfg` (processes `pids`)
     moved into one process, under `lab_traffic`, beside `separate`: bench_wakeup.lab_costs of
     the same traffic on the stack as built, just before. The services are back under
     supervisord when it returns."""
