@@ -6,7 +6,6 @@ the machine running the tests is not quiet."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import struct
@@ -19,15 +18,11 @@ from typing import Any
 
 import pytest
 
+from tests.bench import collector_built, finite_number
+
 REPO = Path(__file__).resolve().parents[2]
 BASE = int(os.environ.get("BENCH_TEST_PORT_BASE", "23500"))
 BOUND_S = 220  # +40 s: the web UI endpoints' section (workshop/bench_ui.py)
-
-
-def _collector_built() -> bool:
-    from stack.native.collector import collector_binary
-
-    return collector_binary().exists()
 
 
 pytestmark = [
@@ -36,7 +31,7 @@ pytestmark = [
     pytest.mark.skipif(find_spec("locust") is None, reason="needs the [load] extra"),
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
     pytest.mark.skipif(
-        not _collector_built() and os.environ.get("CI") != "true",
+        not collector_built() and os.environ.get("CI") != "true",
         reason="needs the collector (`make collector`)",
     ),
 ]
@@ -72,12 +67,6 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
 
 
-def _number(value: Any) -> float:
-    assert isinstance(value, int | float) and not isinstance(value, bool), value
-    assert math.isfinite(value) and value >= 0, value
-    return float(value)
-
-
 def _check_run(run: dict[str, Any], *, flow: str) -> None:
     assert run["flow"] == flow
     for key in (
@@ -89,21 +78,21 @@ def _check_run(run: dict[str, Any], *, flow: str) -> None:
         "stack_cpu_pct",
         "stack_rss_max_mib",
     ):
-        _number(run[key])
+        finite_number(run[key])
     assert run["requests"] > 0 and run["rps"] > 0
     assert 0 <= run["error_ratio"] <= 1
-    p50, p95, p99 = (_number(run[k]) for k in ("p50_ms", "p95_ms", "p99_ms"))
+    p50, p95, p99 = (finite_number(run[k]) for k in ("p50_ms", "p95_ms", "p99_ms"))
     assert p50 <= p95 <= p99, (p50, p95, p99)
     if flow == "full":
         assert run["jobs"] > 0
-        _number(run["poll_p95_ms"])
-        assert _number(run["job_p50_ms"]) <= _number(run["job_p95_ms"])
+        finite_number(run["poll_p95_ms"])
+        assert finite_number(run["job_p50_ms"]) <= finite_number(run["job_p95_ms"])
     assert "locust" in run["processes"]
     # The load generator always burns CPU; 0 would mean its exit was sampled as a reading.
     assert run["processes"]["locust"]["cpu_s"] > 0
     for figures in run["processes"].values():
         for key in ("cpu_s", "cpu_pct", "rss_mean_mib", "rss_max_mib"):
-            _number(figures[key])
+            finite_number(figures[key])
         assert figures["rss_mean_mib"] <= figures["rss_max_mib"]
 
 
@@ -153,13 +142,13 @@ def test_overhead_and_ceiling(bench: dict[str, Any]) -> None:
             min(per_round) <= r["ratios"][key] * 1.01 and r["ratios"][key] <= max(per_round) * 1.01
         )
     for name, ratio in r["ratios"].items():
-        assert 0 < _number(ratio) < 10, (name, ratio)
+        assert 0 < finite_number(ratio) < 10, (name, ratio)
 
 
 def test_footprint_and_startup(bench: dict[str, Any]) -> None:
     r = bench["results"]
-    assert 0 < _number(r["startup_s"]) < 120
-    assert 0 < _number(r["startup_otel_off_s"]) < 120
+    assert 0 < finite_number(r["startup_s"]) < 120
+    assert 0 < finite_number(r["startup_otel_off_s"]) < 120
     python = [
         "api-gateway",
         "query-service",
@@ -172,12 +161,12 @@ def test_footprint_and_startup(bench: dict[str, Any]) -> None:
         "frontend",
     ]
     for name in ["supervisord", "redis", "collector", *python]:
-        assert _number(r["idle_rss_mib"][name]) > 0, name
-        assert _number(r["loaded_rss_mib"][name]) > 0, name
+        assert finite_number(r["idle_rss_mib"][name]) > 0, name
+        assert finite_number(r["loaded_rss_mib"][name]) > 0, name
     assert r["idle_stack_mib"] == pytest.approx(sum(r["idle_rss_mib"].values()), abs=1)
     # The supervisord figure is supervisord alone, not its whole tree.
     assert r["idle_rss_mib"]["supervisord"] < r["idle_stack_mib"] / 3
-    _number(r["loaded_stack_mib"])
+    finite_number(r["loaded_stack_mib"])
 
 
 def test_targets_and_stamp(bench: dict[str, Any]) -> None:
@@ -185,7 +174,9 @@ def test_targets_and_stamp(bench: dict[str, Any]) -> None:
     meta = r["meta"]
     assert meta["short"] is True and meta["cores"] >= 1 and meta["memory_gib"] > 0
     assert meta["cpu_model"] and meta["python"] and meta["commit"] and meta["date"]
-    assert len(r["targets"]) == 13 and all(isinstance(t["ok"], bool) for t in r["targets"])
+    assert len(r["targets"]) == 16 and all(isinstance(t["ok"], bool) for t in r["targets"])
+    issue_19 = {"questions_per_s_19", "p95_ms_19", "telemetry_ratio_19"}
+    assert issue_19 <= {t["key"] for t in r["targets"]}
     text = bench["out"].read_text()
     for needle in (
         "Short mode",
@@ -201,17 +192,20 @@ def test_targets_and_stamp(bench: dict[str, Any]) -> None:
         "whole stack",
         "≤ 250 ms",
         "≥ 0.85",
+        "≤ 120 ms",
+        "≥ 0.75",
+        "(issue 19)",
         "≤ 1.3 GiB",
         "≤ 15 s",
     ):
         assert needle in text, needle
-    assert text.count("✅") + text.count("❌") == 13
+    assert text.count("✅") + text.count("❌") == 16
     ui = r["ui"]  # the web UI's endpoints (workshop/bench_ui.py)
     assert ui["waterfall_spans"] == 30 and ui["waterfall_services"] == 8
     for key in ("red_everyone_p95_ms", "waterfall_cold_ms", "waterfall_warm_p95_ms"):
-        _number(ui[key])
+        finite_number(ui[key])
     for key in ("gateway_cpu_pct_no_page", "gateway_cpu_pct_page_open"):
-        _number(ui["live"][key])
+        finite_number(ui["live"][key])
     assert "## Web UI: live RED charts and trace waterfalls" in text
     # Missed targets are explained in the report, and only then.
     missed = [t["what"] for t in r["targets"] if not t["ok"]]
