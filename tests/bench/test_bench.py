@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import struct
-import subprocess
-import sys
 import time
 from importlib.util import find_spec
 from pathlib import Path
@@ -18,47 +15,25 @@ from typing import Any
 
 import pytest
 
-from tests.bench import collector_built, finite_number
+from tests.bench import finite_number, run_bench, stack_marks
 
-REPO = Path(__file__).resolve().parents[2]
 BASE = int(os.environ.get("BENCH_TEST_PORT_BASE", "23500"))
 BOUND_S = 220  # +40 s: the web UI endpoints' section (workshop/bench_ui.py)
 
 
 pytestmark = [
-    pytest.mark.stack,  # starts its own stacks: never in the in-process lane
-    pytest.mark.timeout(BOUND_S + 30),
+    *stack_marks(BOUND_S),
     pytest.mark.skipif(find_spec("locust") is None, reason="needs the [load] extra"),
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
-    pytest.mark.skipif(
-        not collector_built() and os.environ.get("CI") != "true",
-        reason="needs the collector (`make collector`)",
-    ),
 ]
 
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("bench") / "benchmarks.md"
-    env = {
-        **os.environ,
-        "WORKSHOP_PORT_BASE": str(BASE + 10),
-        "REDIS_PORT": str(BASE + 379),
-        "OTLP_GRPC_PORT": str(BASE + 317),
-        "OTLP_HTTP_PORT": str(BASE + 318),
-        "COLLECTOR_HEALTH_PORT": str(BASE + 133),
-        "PYTHONUNBUFFERED": "1",
-        "COLUMNS": "120",
-    }
-    env.pop("CX_PRIVATE_KEY", None)  # never ship test load to a real account
-    exe = Path(sys.executable).with_name("workshop")
-    cmd = [str(exe), "bench", "--short", "--out", str(out), "--data-dir", "data/bench-test"]
+    args = ["--short", "--out", str(out), "--data-dir", "data/bench-test"]
     started = time.monotonic()
-    proc = subprocess.run(
-        cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=BOUND_S + 20
-    )
+    proc = run_bench(args, base=BASE, timeout_s=BOUND_S + 20)
     elapsed = time.monotonic() - started
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert elapsed < BOUND_S, f"the short bench took {elapsed:.0f} s"
     return {
         "out": out,

@@ -8,50 +8,23 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.bench import collector_built, finite_number
+from tests.bench import finite_number, run_bench, stack_marks
 
-REPO = Path(__file__).resolve().parents[2]
 BASE = int(os.environ.get("BUDGET_TEST_PORT_BASE", "25000"))
 BOUND_S = 240
 
-pytestmark = [
-    pytest.mark.stack,  # starts its own stacks: never in the in-process lane
-    pytest.mark.timeout(BOUND_S + 30),
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
-    pytest.mark.skipif(
-        not collector_built() and os.environ.get("CI") != "true",
-        reason="needs the collector (`make collector`)",
-    ),
-]
+pytestmark = stack_marks(BOUND_S)
 
 
 @pytest.fixture(scope="module")
 def budget(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("budget") / "benchmarks.md"
-    env = {
-        **os.environ,
-        "WORKSHOP_PORT_BASE": str(BASE + 10),
-        "REDIS_PORT": str(BASE + 379),
-        "OTLP_GRPC_PORT": str(BASE + 317),
-        "OTLP_HTTP_PORT": str(BASE + 318),
-        "COLLECTOR_HEALTH_PORT": str(BASE + 133),
-        "PYTHONUNBUFFERED": "1",
-        "COLUMNS": "120",
-    }
-    env.pop("CX_PRIVATE_KEY", None)  # never ship test load to a real account
-    exe = Path(sys.executable).with_name("workshop")
-    cmd = [str(exe), "bench", "--budget", "t3.small", "--short", "--out", str(out)]
-    cmd += ["--data-dir", "data/bench-budget-test"]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=BOUND_S)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    args = ["--budget", "t3.small", "--short", "--out", str(out)]
+    proc = run_bench(args + ["--data-dir", "data/bench-budget-test"], base=BASE, timeout_s=BOUND_S)
     summary = json.loads((out.parent / "benchmarks" / "budget-t3.small.json").read_text())
     return {"out": out, "summary": summary, "stdout": proc.stdout}
 
