@@ -440,5 +440,7 @@ def run(
         json.dumps(summary, indent=2) + "\n"
     )
     if instance == "t3.small" and (sizing := out.parent / "deploy-vm.md").exists():
-        SIZING.rewrite(sizing, render_sizing(summary))
+        docker = out.parent / "benchmarks" / "docker-cpu.json"
+        figures = json.loads(docker.read_text()) if docker.exists() else None
+        SIZING.rewrite(sizing, render_sizing(summary, figures))
     return summary

@@ -74,6 +74,14 @@ def parse_mem(value: str | int) -> int:
     return int(float(m.group(1)) * 1024 ** "bkmg".index(m.group(2) or "b"))
 
 
+def parse_duration(value: str) -> float:
+    """Compose durations: 30s, 1m30s, 500ms, 1h → seconds."""
+    parts = re.findall(r"([0-9.]+)(ms|us|h|m|s)", str(value))
+    assert parts and "".join(n + u for n, u in parts) == str(value), f"unparseable {value!r}"
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
 def mem_limit(service: dict[str, Any]) -> int:
     limit = service.get("deploy", {}).get("resources", {}).get("limits", {}).get("memory")
     assert limit is not None, "no deploy.resources.limits.memory"
