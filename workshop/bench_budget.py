@@ -10,7 +10,8 @@ CreditSpecification reference ("Default: ... unlimited (T3/T3a/T4g instances)").
 Measured, in one run, on two native stacks side by side (this arm and the baseline arm, which
 sets issue 19's fixes back: FAULT_POLL_SECONDS=0.5, SERVER_TICK_SECONDS=0.1,
 WORKER_BLOCK_MS=1000, REDIS_HZ=10, OTLP_SPAN_ENCODER=sdk, BATCH_WORKER=sdk,
-CLIENT_SPANS=packages, STORAGE_DB_CALLS=threadpool, SESSION_REFRESH=every):
+CLIENT_SPANS=packages, HTTP_CLIENT=aiohttp, STORAGE_DB_CALLS=threadpool,
+SESSION_REFRESH=every):
 
 1. idle CPU of every process, both stacks sampled over the same seconds;
 2. one attendee's lab traffic (the labs' own builtin engine: 4 users, the labs' default
@@ -48,8 +49,8 @@ ATTENDEE_USERS = 4  # one attendee's lab traffic: the labs' builtin engine with 
 PREP_HOURS = 1.0  # the VM runs idle this long before the room arrives (credits to start with)
 # Issue 19's fixes set back: fault state polled, uvicorn's 0.1 s tick, a 1 s empty-stream read
 # in the worker, redis-server's default hz, the SDK's span encoder and batch workers, the
-# instrumentation packages' CLIENT spans, storage-service's SQLite work in the threadpool, a
-# session TTL slid in Redis on every question.
+# instrumentation packages' CLIENT spans over aiohttp, storage-service's SQLite work in the
+# threadpool, a session TTL slid in Redis on every question.
 BASELINE_ENV = {
     "FAULT_POLL_SECONDS": "0.5",
     "SERVER_TICK_SECONDS": "0.1",
@@ -58,6 +59,7 @@ BASELINE_ENV = {
     "OTLP_SPAN_ENCODER": "sdk",
     "BATCH_WORKER": "sdk",
     "CLIENT_SPANS": "packages",
+    "HTTP_CLIENT": "aiohttp",
     "STORAGE_DB_CALLS": "threadpool",
     "SESSION_REFRESH": "every",
 }

@@ -108,6 +108,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
             "HTTP_CONNECT_TIMEOUT",
             "HTTP_READ_TIMEOUT",
             "HTTP_POOL_SIZE",
+            "HTTP_CLIENT",
             "CACHE_TTL_SECONDS",
             "SESSION_TTL_SECONDS",
             "SESSION_REFRESH",

@@ -1,10 +1,14 @@
 """The one HTTP client services use to call each other.
 
-aiohttp rather than httpx: over a chain of 7 bare uvicorn hops on a 2-core machine aiohttp's
-client forwarded ~640 req/s and httpx's AsyncClient ~150 (see docs/benchmarks.md). One pooled
-session per process, explicit connect/read timeouts, and every failure mapped to a problem that
-names the downstream service: 503 when it cannot be reached, 504 when it is too slow, 502 when
-it answers with a server error.
+Calls between services go over the kit's lean HTTP/1.1 client (stack/common/http_wire.py,
+HTTP_CLIENT=wire): a third of aiohttp's CPU per call (issue 19). aiohttp stays for what needs
+a general client — the frontend's streaming proxy, external-api's calls to a real provider —
+and for every call with HTTP_CLIENT=aiohttp or CLIENT_SPANS=packages (the budget bench's
+baseline arm). aiohttp rather than httpx for those: over a chain of 7 bare uvicorn hops on a
+2-core machine aiohttp's client forwarded ~640 req/s and httpx's AsyncClient ~150 (see
+docs/benchmarks.md). Pooled keep-alive connections, explicit connect/read timeouts, and every
+failure mapped to a problem that names the downstream service: 503 when it cannot be reached,
+504 when it is too slow, 502 when it answers with a server error.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from stack.common.faults.engine import request_baggage
+from stack.common.http_wire import ConnectError, Disconnected, WireClient, WireError
 from stack.common.problems import Problem
 from stack.common.settings import ServiceName, Settings
 
@@ -41,6 +46,7 @@ class _Call:
 
     service: ServiceName
     method: str
+    path: str
     url: str
     data: bytes | None
     params: dict[str, Any] | None
@@ -57,6 +63,18 @@ class ServiceClient:
         self._tracer = trace.get_tracer("stack.http")
         self._peers: dict[ServiceName, tuple[str, int]] = {}
         self._session: aiohttp.ClientSession | None = None
+        # The packages' CLIENT spans hook aiohttp: with them, every call goes through aiohttp.
+        wire = settings.http_client == "wire" and settings.client_spans == "kit"
+        self._wire = (
+            WireClient(
+                pool_size=settings.http_pool_size,
+                connect_timeout=settings.http_connect_timeout,
+                read_timeout=settings.http_read_timeout,
+                keepalive_s=CLIENT_KEEPALIVE_SECONDS,
+            )
+            if wire
+            else None
+        )
         self._timeout = aiohttp.ClientTimeout(
             total=None,
             connect=settings.http_connect_timeout,
@@ -77,6 +95,8 @@ class ServiceClient:
             )
 
     async def close(self) -> None:
+        if self._wire is not None:
+            await self._wire.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -103,6 +123,7 @@ class ServiceClient:
         # override them when asked to.
         extra: dict[str, Any] = {}
         if read_timeout:
+            extra["read_timeout"] = read_timeout
             extra["timeout"] = aiohttp.ClientTimeout(
                 total=None, connect=self.settings.http_connect_timeout, sock_read=read_timeout
             )
@@ -115,7 +136,7 @@ class ServiceClient:
         if "baggage" not in hdrs and (bag := request_baggage.get()):
             hdrs["baggage"] = bag
         send = self._traced_send if self._tracing() else self._send
-        call = _Call(service, method, url, data, params, hdrs, extra)
+        call = _Call(service, method, path, url, data, params, hdrs, extra)
         status, body, retry_after = await send(call)
         payload = _decode(body)
         if status < 400:
@@ -143,6 +164,21 @@ class ServiceClient:
         )
 
     async def _send(self, call: _Call) -> tuple[int, bytes, str | None]:
+        if self._wire is not None:
+            host, port = self._peer(call.service)
+            try:
+                return await self._wire.request(
+                    call.method,
+                    host,
+                    port,
+                    call.path,
+                    params=call.params,
+                    headers=call.headers,
+                    data=call.data,
+                    read_timeout=call.extra.get("read_timeout"),
+                )
+            except (TimeoutError, WireError) as exc:
+                raise transport_problem(call.service, exc) from exc
         try:
             async with self.session.request(
                 call.method,
@@ -150,7 +186,7 @@ class ServiceClient:
                 data=call.data,
                 params=call.params,
                 headers=call.headers,
-                **call.extra,
+                **{k: v for k, v in call.extra.items() if k == "timeout"},
             ) as resp:
                 return resp.status, await resp.read(), resp.headers.get("retry-after")
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -215,11 +251,11 @@ class ServiceClient:
             propagate.inject(headers)  # traceparent, tracestate, baggage of this span
             try:
                 yield span
-            except (Problem, TimeoutError, aiohttp.ClientError) as exc:
-                # A transport failure (request() wraps aiohttp's error in a Problem). A problem
-                # raised about an answer already has the answer's status on the span.
+            except (Problem, TimeoutError, aiohttp.ClientError, WireError) as exc:
+                # A transport failure (request() wraps the client's error in a Problem). A
+                # problem raised about an answer already has the answer's status on the span.
                 cause = exc.__cause__ if isinstance(exc, Problem) else exc
-                if isinstance(cause, TimeoutError | aiohttp.ClientError):
+                if isinstance(cause, TimeoutError | aiohttp.ClientError | WireError):
                     error_type = type(cause).__qualname__
                     span.set_attribute("error.type", error_type)
                     span.set_status(Status(StatusCode.ERROR, error_type))
@@ -259,7 +295,8 @@ def record_response(span: Span | None, status: int) -> None:
 def transport_problem(service: ServiceName, exc: BaseException) -> Problem:
     """A call that got no HTTP answer, as the problem the caller returns: 503 when the
     service cannot be reached, 504 when it is too slow, 502 for anything else."""
-    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError):
+    unreachable = (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError)
+    if isinstance(exc, (*unreachable, ConnectError, Disconnected)):
         return Problem(
             503,
             f"{service.value} is unavailable ({type(exc).__name__})",

@@ -118,6 +118,16 @@ class Settings(BaseSettings):
         ge=1,
         description="Connections each service keeps per peer service.",
     )
+    http_client: Literal["wire", "aiohttp"] = Field(
+        "wire",
+        alias="HTTP_CLIENT",
+        description=(
+            "The client of calls between services: wire (stack/common/http_wire.py, HTTP/1.1 "
+            "over keep-alive connections, a third of aiohttp's CPU per call) or aiohttp (the "
+            "budget bench's baseline arm; always with CLIENT_SPANS=packages, whose package "
+            "instruments aiohttp)."
+        ),
+    )
 
     # --- domain ------------------------------------------------------------------------
     query_engine: str = Field(

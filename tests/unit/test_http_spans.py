@@ -86,11 +86,18 @@ def _comparable(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in s.items() if k != "span_id"} for s in spans]
 
 
-def test_spans_match_the_instrumentation_package(monkeypatch) -> None:
+# The error.type of a call to a peer that is down names the client's own exception class.
+REFUSED = {"wire": "ConnectError", "aiohttp": "ClientConnectorError"}
+
+
+@pytest.mark.parametrize("client", ["wire", "aiohttp"])
+def test_spans_match_the_instrumentation_package(monkeypatch, client: str) -> None:
+    """Over either client (HTTP_CLIENT): the same spans as the package's over aiohttp."""
     from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.metrics import NoOpMeterProvider
 
     monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "http,database/dup")
+    monkeypatch.setenv("HTTP_CLIENT", client)
 
     async def package_calls(port: int, down: int) -> None:
         async with aiohttp.ClientSession() as session:
@@ -130,14 +137,16 @@ def test_spans_match_the_instrumentation_package(monkeypatch) -> None:
         for s in spans:
             s["attributes"].pop("server.port")
             s["attributes"]["url.full"] = s["attributes"]["url.full"].split("/", 3)[-1]
+    refused = ours[3]
+    assert refused["attributes"]["error.type"] == REFUSED[client]
+    assert refused["status"] == (StatusCode.ERROR, REFUSED[client])
+    refused["attributes"]["error.type"] = "ClientConnectorError"
+    refused["status"] = (StatusCode.ERROR, "ClientConnectorError")
     assert _comparable(ours) == _comparable(theirs)
     assert [s["kind"] for s in ours] == [SpanKind.CLIENT] * 4
     assert [s["status"][0] for s in ours] == [StatusCode.UNSET, *[StatusCode.ERROR] * 3]
-    assert [s["attributes"].get("error.type") for s in ours] == [
-        None,
-        "404",
-        "503",
-        "ClientConnectorError",
+    assert [s["attributes"].get("error.type") for s in ours] == [None, "404", "503"] + [
+        "ClientConnectorError"  # the wire client's ConnectError, renamed for the comparison
     ]
     # Each request carried its own span as the parent for the server's span.
     for spans, headers in ((ours, our_headers), (theirs, their_headers)):
