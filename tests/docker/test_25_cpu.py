@@ -22,8 +22,8 @@ import pytest
 
 from tests.docker.conftest import REPO, ComposeStack
 
-WINDOW_S = 60.0
-BUSY_S = 30.0
+WINDOW_S = 30.0  # one probe interval: every container is probed exactly once in it
+BUSY_S = 20.0
 SETTLE_S = 5.0
 CEILING_MS_PER_S = 100.0  # 10 % of one core, for 15 containers and the engine
 HZ = os.sysconf("SC_CLK_TCK")
