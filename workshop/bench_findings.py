@@ -106,11 +106,11 @@ def findings(results: dict[str, Any], python_services: list[str]) -> list[str]:
             ]
     # Issue 19's telemetry bar is looser than the original one: one explanation covers both.
     strict, loose = missed.pop("telemetry_ratio", None), missed.pop("telemetry_ratio_19", None)
-    if t := strict or loose:
+    if both := [t for t in (strict, loose) if t]:
         on, off = results["full_otel_on"], results["full_otel_off"]
         on_c, off_c = cpu_ms_per_unit(on), cpu_ms_per_unit(off)
         L += [
-            _heading(t),
+            " ".join(_heading(t) for t in both),  # every missed bar named, one explanation
             "",
             f"- Bound: CPU spent on telemetry. One question cost {on_c:.1f} ms of stack CPU "
             f"with telemetry and {off_c:.1f} ms without: {on_c - off_c:.1f} ms "
