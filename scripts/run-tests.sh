@@ -20,12 +20,21 @@ if [[ $# -eq 0 && "$workers" != "0" ]]; then
   # A test file stays on one worker; tests marked `alone` read the whole machine's host
   # metrics and run afterwards by themselves.
   echo "==> pytest: $workers workers"
-  if ! pytest "${opts[@]}" -n "$workers" --dist loadfile -m "not alone"; then
+  failed="$(mktemp)"
+  if ! PYTEST_FAILED_FILE="$failed" pytest "${opts[@]}" -n "$workers" --dist loadfile \
+      -m "not alone"; then
     # A test that failed beside another worker's stack gets one more run on a quiet machine,
     # named here so contention-only failures stay visible; failing again fails the suite.
-    echo "==> pytest: what failed on $workers workers, once more on one (TEST_WORKERS=0: serial)"
-    pytest "${opts[@]}" --last-failed --last-failed-no-failures=none -m "not alone" || rc=$?
+    # Only those tests (tests/conftest.py lists them): not the whole suite again.
+    mapfile -t again < <(sort -u "$failed")
+    echo "==> pytest: what failed on $workers workers, once more on one: ${again[*]:-?}"
+    if ((${#again[@]})); then
+      pytest "${opts[@]}" "${again[@]}" || rc=$?
+    else
+      rc=1  # failed without a failed test (a collection or internal error)
+    fi
   fi
+  rm -f "$failed"
   echo "==> pytest: alone"
   pytest "${opts[@]}" -m alone || rc=$?
 else

@@ -37,6 +37,16 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["TEST_PORT_BASE"] = str(port_base() + 1000 * int(worker[2:]))
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """With PYTEST_FAILED_FILE set, the node id of every failed test goes there, one a line:
+    scripts/run-tests.sh reruns exactly those on one worker (pytest's own --last-failed needs
+    the cache, which addopts turns off)."""
+    path = os.environ.get("PYTEST_FAILED_FILE")
+    if path and report.failed and "PYTEST_XDIST_WORKER" not in os.environ:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(report.nodeid + "\n")
+
+
 def test_config(data_dir: Path, offset: int = 0) -> NativeConfig:
     """A stack on ports derived from TEST_PORT_BASE (+ offset for a second, separate stack)."""
     base = port_base()
