@@ -51,7 +51,7 @@ class _Call:
     data: bytes | None
     params: dict[str, Any] | None
     headers: dict[str, str]
-    extra: dict[str, Any]
+    read_timeout: float | None  # None: the client's own
 
 
 class ServiceClient:
@@ -119,14 +119,6 @@ class ServiceClient:
         read_timeout: float | None = None,
     ) -> Any:
         url = self.settings.url(service) + path
-        # Passing timeout=None to aiohttp would disable the session's timeouts: only
-        # override them when asked to.
-        extra: dict[str, Any] = {}
-        if read_timeout:
-            extra["read_timeout"] = read_timeout
-            extra["timeout"] = aiohttp.ClientTimeout(
-                total=None, connect=self.settings.http_connect_timeout, sock_read=read_timeout
-            )
         data = orjson.dumps(json) if json is not None else None
         hdrs = {"content-type": "application/json"} if data is not None else {}
         if headers:
@@ -136,7 +128,7 @@ class ServiceClient:
         if "baggage" not in hdrs and (bag := request_baggage.get()):
             hdrs["baggage"] = bag
         send = self._traced_send if self._tracing() else self._send
-        call = _Call(service, method, path, url, data, params, hdrs, extra)
+        call = _Call(service, method, path, url, data, params, hdrs, read_timeout or None)
         status, body, retry_after = await send(call)
         payload = _decode(body)
         if status < 400:
@@ -175,10 +167,17 @@ class ServiceClient:
                     params=call.params,
                     headers=call.headers,
                     data=call.data,
-                    read_timeout=call.extra.get("read_timeout"),
+                    read_timeout=call.read_timeout,
                 )
             except (TimeoutError, WireError) as exc:
                 raise transport_problem(call.service, exc) from exc
+        # Passing timeout=None to aiohttp would disable the session's timeouts: only
+        # override them when asked to.
+        extra: dict[str, Any] = {}
+        if call.read_timeout:
+            extra["timeout"] = aiohttp.ClientTimeout(
+                total=None, connect=self.settings.http_connect_timeout, sock_read=call.read_timeout
+            )
         try:
             async with self.session.request(
                 call.method,
@@ -186,7 +185,7 @@ class ServiceClient:
                 data=call.data,
                 params=call.params,
                 headers=call.headers,
-                **{k: v for k, v in call.extra.items() if k == "timeout"},
+                **extra,
             ) as resp:
                 return resp.status, await resp.read(), resp.headers.get("retry-after")
         except (TimeoutError, aiohttp.ClientError) as exc:

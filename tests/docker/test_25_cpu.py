@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from tests.docker.conftest import REPO, ComposeStack
@@ -26,7 +27,6 @@ WINDOW_S = 30.0  # one probe interval: every container is probed exactly once in
 BUSY_S = 20.0
 SETTLE_S = 20.0  # the previous tests' last jobs, batches and exports
 CEILING_MS_PER_S = 150.0  # 15 % of one core: settled runs measure 42-57, the old checks 214.6
-HZ = os.sysconf("SC_CLK_TCK")
 ENGINE = ("dockerd", "containerd")
 
 
@@ -55,23 +55,16 @@ def _engine_pids() -> dict[int, str]:
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     marker = str(Path(host.removeprefix("unix://")).parent)
     pids = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            comm = (entry / "comm").read_text().strip()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if (comm in ENGINE or comm.startswith("containerd-shim")) and marker in cmdline:
-            pids[int(entry.name)] = "shims" if comm.startswith("containerd-shim") else comm
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        name, cmdline = proc.info["name"] or "", " ".join(proc.info["cmdline"] or ())
+        if (name in ENGINE or name.startswith("containerd-shim")) and marker in cmdline:
+            pids[proc.pid] = "shims" if name.startswith("containerd-shim") else name
     return pids
 
 
 def _proc_cpu_ms(pid: int) -> float:
-    """utime + stime + the reaped children's (a shim's runc), in ms."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) * 1000 / HZ
+    """user + system + the reaped children's (a shim's runc), in ms (psutil, as the bench)."""
+    return sum(psutil.Process(pid).cpu_times()[:4]) * 1000
 
 
 def _snapshot(containers: dict[str, int], engine: dict[int, str]) -> dict[str, float]:
