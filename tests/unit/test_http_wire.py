@@ -245,3 +245,30 @@ def test_the_pool_bounds_concurrent_connections() -> None:
             await client.close()
 
     run(scenario())
+
+
+@pytest.mark.parametrize("client", ["wire", "aiohttp"])
+def test_a_per_call_read_timeout_beats_the_clients_own(monkeypatch, client: str) -> None:
+    """The gateway's readiness fan-out asks for 2 s where the client's own is 5 s: over either
+    client (HTTP_CLIENT) the call gives up at the shorter one."""
+
+    async def silent(head: bytes, w: asyncio.StreamWriter) -> bool:
+        await asyncio.sleep(5)
+        return False
+
+    async def scenario() -> None:
+        async with Server(silent) as srv:
+            monkeypatch.setenv("SERVICE_URL_TEMPLATE", f"http://127.0.0.1:{srv.port}")
+            monkeypatch.setenv("HTTP_CLIENT", client)
+            sc = ServiceClient(Settings())
+            await sc.start()
+            t0 = asyncio.get_running_loop().time()
+            try:
+                with pytest.raises(Problem) as info:
+                    await sc.request(ServiceName.QUERY, "GET", "/ready", read_timeout=0.3)
+            finally:
+                await sc.close()
+            assert info.value.status == 504
+            assert asyncio.get_running_loop().time() - t0 < 3  # not HTTP_READ_TIMEOUT's 5 s
+
+    run(scenario())
