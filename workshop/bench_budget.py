@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workshop import bench_one_process, bench_wakeup
+from workshop import bench_floor, bench_one_process, bench_wakeup
 
 if TYPE_CHECKING:
     from labs.runtime.traffic import TrafficRun
@@ -361,6 +361,44 @@ def plot(analysis: dict[str, Any], path: Path, instance: str = "t3.small") -> No
     plt.close(fig)
 
 
+def _floor(
+    configs: dict[str, Any],
+    up: Callable[[str, dict[str, str]], tuple[str, dict[str, int]]],
+    down: Callable[[Any], object],
+    lab_s: float,
+    step: Callable[[str], None],
+    *,
+    short: bool,
+) -> dict[str, Any]:
+    """bench_floor's decomposition. The baseline arm's stack (idle at several times the
+    as-built rate) gives way to one with telemetry off; the as-built and telemetry-off stacks
+    then take turns under the same lab traffic, each with the other idle beside it, and each
+    keeps its lowest round (as the cold-wakeup probe does); then the bare app."""
+    from stack.common.settings import ServiceName
+    from workshop.bench import stack_pids
+
+    down(configs["before"])
+    arms = {"now": (configs["now"].url(ServiceName.GATEWAY), stack_pids(configs["now"]))}
+    arms["off"] = up("off", {"OTEL_SDK_DISABLED": "true"})
+    one_attendee(arms["off"][0], lab_s, "budget-off-warm")  # warm, as the built stack is
+    runs: dict[str, list[dict[str, Any]]] = {"now": [], "off": []}
+    rounds = 1 if short else 2
+    for rnd in range(rounds):
+        for label in ("now", "off") if rnd % 2 == 0 else ("off", "now"):
+            step(f"where the CPU goes: lab traffic, round {rnd + 1}/{rounds}: {label}")
+            url, pids = arms[label]
+
+            def traffic(url: str = url) -> int:
+                return one_attendee(url, lab_s, "budget-floor").asked()
+
+            runs[label].append(bench_wakeup.lab_costs(pids, traffic))
+    down(configs["off"])
+    step("where the CPU goes: a bare ASGI app, back to back and paced")
+    bare = bench_floor.bare_costs(n=50 if short else 300, rounds=rounds)
+    lowest = {k: min(v, key=lambda r: r["ms_per_question"]) for k, v in runs.items()}
+    return bench_floor.decompose(lowest["now"], lowest["off"], bare, rounds)
+
+
 def run(
     instance: str,
     out: Path,
@@ -381,7 +419,11 @@ def run(
         raise ValueError(f"--budget: one of {', '.join(INSTANCES)}")
     fresh_dir(data_dir)
     base = bench_config(data_dir / "now")
-    configs = {"now": base, "before": base.shifted(200, data_dir / "before")}
+    configs = {
+        "now": base,
+        "before": base.shifted(200, data_dir / "before"),
+        "off": base.shifted(400, data_dir / "off"),
+    }
     started: list[Any] = []
 
     def up(label: str, env: dict[str, str]) -> tuple[str, dict[str, int]]:
@@ -423,6 +465,7 @@ def run(
             data_dir / "one-process.log",
             step,
         )
+        measured["floor"] = _floor(configs, up, launcher.down, lab_s, step, short=short)
     finally:
         for cfg in started:
             launcher.down(cfg)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from stack.common.generated import Markers
-from workshop import bench_one_process, bench_wakeup
+from workshop import bench_floor, bench_one_process, bench_wakeup
 from workshop.bench_budget import ATTENDEE_USERS, PEAK_SHARE, PREP_HOURS, SLOT_STAGGER_MIN
 
 # Issue 19's targets for what this bench measures (the rest are in the full bench's table).
@@ -96,6 +96,8 @@ def render(measured: dict[str, Any], analysis: dict[str, Any], plot_rel: str) ->
         lines.append(f"| {name} | {now['idle_ms_per_s'].get(name, 0.0)} | {ms} |")
     if "wakeup" in measured:
         lines += ["", *bench_wakeup.render(measured["wakeup"])]
+    if "floor" in measured:
+        lines += ["", *bench_floor.render(measured["floor"], CPU_TARGET_MS_PER_QUESTION)]
     if "one_process" in measured:
         lines += ["", *bench_one_process.render(measured["one_process"])]
     lines += [

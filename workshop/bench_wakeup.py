@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 PACED_GAP_S = 0.02  # about how often one service sees a request of one attendee's lab traffic
@@ -68,22 +68,26 @@ def grown(before: dict[str, int], after: dict[str, int]) -> int:
     return sum(v - before.get(tid, 0) for tid, v in after.items())
 
 
-def lab_costs(pids: dict[str, int], lab_traffic: Callable[[], int]) -> dict[str, float]:
+def lab_costs(pids: dict[str, int], lab_traffic: Callable[[], int]) -> dict[str, Any]:
     """Wakeups and CPU (ms) per question of the stack's processes `pids` (supervisord left
-    out), idle not subtracted, while `lab_traffic()` runs one attendee's lab traffic and
-    returns the questions it asked."""
+    out), in total and per process, idle not subtracted, while `lab_traffic()` runs one
+    attendee's lab traffic and returns the questions it asked."""
     procs = {n: p for n, p in pids.items() if n != "supervisord"}
     woke = {n: voluntary_switches(p) for n, p in procs.items()}
     cpu = {n: process_cpu_ns(p) for n, p in procs.items()}
     asked = lab_traffic()
     if not asked:
         raise RuntimeError("the lab traffic asked no question: is the gateway answering?")
-    wakeups = sum(grown(woke[n], voluntary_switches(p)) for n, p in procs.items())
-    ns = sum(grown(cpu[n], process_cpu_ns(p)) for n, p in procs.items())
+    woken = {n: grown(woke[n], voluntary_switches(p)) for n, p in procs.items()}
+    ran = {n: grown(cpu[n], process_cpu_ns(p)) for n, p in procs.items()}
     return {
-        "wakeups_per_question": round(wakeups / asked, 1),
-        "ms_per_question": round(ns / asked / 1e6, 2),
+        "wakeups_per_question": round(sum(woken.values()) / asked, 1),
+        "ms_per_question": round(sum(ran.values()) / asked / 1e6, 2),
         "questions": asked,
+        "per_process": {
+            n: {"wakeups": round(woken[n] / asked, 2), "ms": round(ran[n] / asked / 1e6, 3)}
+            for n in procs
+        },
     }
 
 
@@ -117,14 +121,20 @@ async def _service_us(url: str, pid: int, gap_s: float, n: int) -> float:
                 if resp.status != 200:
                     raise RuntimeError(f"wakeup probe: {url} answered {resp.status}")
 
-        for _ in range(20):  # connection open, caches of the service's own code warm
-            await one()
-        before = process_cpu_ns(pid)
-        for _ in range(n):
-            await one()
-            if gap_s:
-                await asyncio.sleep(gap_s)
-        return grown(before, process_cpu_ns(pid)) / n / 1000
+        return await cpu_per_call(one, pid, gap_s, n)
+
+
+async def cpu_per_call(one: Callable[[], Awaitable[None]], pid: int, gap_s: float, n: int) -> float:
+    """CPU (µs) process `pid` spends per `one()` call, `n` calls back to back (gap 0) or one
+    every `gap_s`, after 20 unmeasured calls (connection open, the server's code warm)."""
+    for _ in range(20):
+        await one()
+    before = process_cpu_ns(pid)
+    for _ in range(n):
+        await one()
+        if gap_s:
+            await asyncio.sleep(gap_s)
+    return grown(before, process_cpu_ns(pid)) / n / 1000
 
 
 def measure(

@@ -1,8 +1,9 @@
 """`workshop bench --budget t3.small --short` end to end, as a subprocess: two native stacks
 side by side on their own ports (gateway 25010 and 25210, Redis 25379 and 25579, OTLP
-25317/25318 and 25517/25518), the cold-wakeup probe and the one-process experiment, and the
-section it writes. Figures are checked for presence and sanity, never for value: the machine
-running the tests is not quiet."""
+25317/25318 and 25517/25518), the cold-wakeup probe, the one-process experiment, the
+telemetry-off stack that takes the second one's place (gateway 25410, Redis 25779) and the
+bare app on a port the system picks, and the section it writes. Figures are checked for
+presence and sanity, never for value: the machine running the tests is not quiet."""
 
 from __future__ import annotations
 
@@ -52,6 +53,20 @@ def test_the_one_process_experiment_ran_and_put_the_stack_back(budget: dict[str,
     # measure() raised if the services did not come back ready under supervisord.
 
 
+def test_the_decomposition_measured_a_telemetry_off_stack_and_the_bare_app(
+    budget: dict[str, Any],
+) -> None:
+    measured = budget["summary"]["measured"]
+    floor = measured["floor"]
+    off = floor["off"]
+    assert floor["built"]["questions"] > 0 and off["questions"] > 0
+    assert finite_number(off["ms_per_question"]) > 0
+    assert "api-gateway" in off["per_process"] and "supervisord" not in off["per_process"]
+    assert finite_number(floor["bare"]["paced_us"]) > 0 and floor["bare"]["requests"] > 0
+    parts = floor["floor_ms"] + floor["telemetry_ms"] + floor["code_ms"]
+    assert abs(parts - floor["built"]["ms_per_question"]) < 0.05
+
+
 def test_the_section_states_the_targets_and_both_findings(budget: dict[str, Any]) -> None:
     text = budget["out"].read_text()
     for needle in (
@@ -61,6 +76,8 @@ def test_the_section_states_the_targets_and_both_findings(budget: dict[str, Any]
         "What bounds the CPU per question: cold wakeups",
         "What fewer wakeups would buy, measured",
         "| the same services in one process (experiment) |",
+        "Where a question's CPU goes at lab rates",
+        "| telemetry (spans, log records, export) |",
         "](benchmarks/budget-t3.small.png)",
     ):
         assert needle in text, needle

@@ -89,6 +89,9 @@ def test_lab_costs_are_per_question_across_the_processes() -> None:
     assert costs["wakeups_per_question"] >= 4  # 40 sleeps over 10 questions; supervisord left out
     assert costs["wakeups_per_question"] < 8
     assert 9.5 <= costs["ms_per_question"] < 1000
+    # per process too (bench_floor prices each one's wakeups): supervisord is not among them
+    assert list(costs["per_process"]) == ["me"]
+    assert abs(costs["per_process"]["me"]["wakeups"] - costs["wakeups_per_question"]) <= 0.05
 
 
 def test_lab_costs_refuse_a_run_that_asked_nothing() -> None:
