@@ -184,7 +184,7 @@ def render(x: dict[str, Any], target_ms: float) -> list[str]:
         f"| the wakeups themselves | {x['floor_ms']} | {share(x['floor_ms'])} | the "
         f"telemetry-off stack's {off['wakeups_per_question']} wakeups a question, each "
         "Python one at the bare app's cost; Redis and the collector as measured |",
-        f"| telemetry (spans, log records, export) | {x['telemetry_ms']} "
+        f"| telemetry (context propagation, spans, log records, export) | {x['telemetry_ms']} "
         f"| {share(x['telemetry_ms'])} | as built − telemetry off |",
         f"| the kit's code on those wakeups (FastAPI, the services' work, the HTTP client) "
         f"| {x['code_ms']} | {share(x['code_ms'])} | telemetry off − the floor |",

@@ -77,7 +77,7 @@ def test_the_section_states_the_targets_and_both_findings(budget: dict[str, Any]
         "What fewer wakeups would buy, measured",
         "| the same services in one process (experiment) |",
         "Where a question's CPU goes at lab rates",
-        "| telemetry (spans, log records, export) |",
+        "| telemetry (context propagation, spans, log records, export) |",
         "](benchmarks/budget-t3.small.png)",
     ):
         assert needle in text, needle

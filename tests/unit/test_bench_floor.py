@@ -43,7 +43,7 @@ def test_the_verdict_says_what_a_target_above_the_floor_leaves_for_code() -> Non
     bare = {"hot_us": 50, "paced_us": 200, "requests": 600}
     text = "\n".join(bench_floor.render(bench_floor.decompose(BUILT, OFF, bare), 7.0))
     assert "leaves 4.40 ms a question" in text and "that code costs 16.40 ms" in text
-    assert "| telemetry (spans, log records, export) | 7.0 | 37% |" in text
+    assert "| telemetry (context propagation, spans, log records, export) | 7.0 | 37% |" in text
     assert "200 µs of CPU per request (50 µs back to back)" in text
 
 
