@@ -3,7 +3,8 @@
 Three measurements of the same lab traffic, each in `workshop bench --budget`'s one run:
 - the stack as built (full tracing), per process: CPU and wakeups per question;
 - the same stack with the OpenTelemetry SDK off (`OTEL_SDK_DISABLED=true`);
-- a bare ASGI app (no routing, no middleware, no telemetry) on the services' own server
+- the bench's bare ASGI app (workshop/bench_chain.py's last hop: no routing, no middleware,
+  no telemetry) on the services' own server
   (`stack.run.Server`: uvicorn, uvloop, httptools), answering one request at a time with the
   same pause between requests as a service sees at lab rates: what a wakeup costs this
   machine when the code it runs is next to nothing.
@@ -20,50 +21,37 @@ fewer wakeups, that is fewer processes or round trips on a question's path.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
-import time
 from typing import Any
 
 from stack.common.procs import stop
 from stack.common.settings import REPO_ROOT
+from stack.native.supervisor import http_ok, wait_for
 from workshop.bench_wakeup import PACED_GAP_S, cpu_per_call
 
 # Not Python: their wakeups are counted at their own measured cost, not the bare app's.
 NATIVE = ("redis", "collector")
-_BODY = b'{"ok":true}'
-
-
-async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """The least an HTTP service can do: answer 200 with a fixed body."""
-    if scope["type"] != "http":
-        return
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"application/json")],
-        }
-    )
-    await send({"type": "http.response.body", "body": _BODY})
 
 
 def serve(port: int) -> None:
-    """The bare app on the services' server class, loop and parser (stack/run.py)."""
+    """The bench's bare ASGI app (workshop/bench_chain.py, a chain's last hop: no routing, no
+    middleware, no telemetry) on the services' server class, loop and parser (stack/run.py)."""
     import uvicorn
 
     from stack.run import Server
+    from workshop.bench_chain import app
 
     config = uvicorn.Config(
-        bare_app,
+        app,
         host="127.0.0.1",
         port=port,
         loop="uvloop",
         http="httptools",
         access_log=False,
         log_config=None,
-        lifespan="off",
     )
     Server(config).run()
 
@@ -81,7 +69,8 @@ async def _get_us(url: str, pid: int, gap_s: float, n: int) -> float:
 
         async def one() -> None:
             async with http.get(url) as resp:
-                if await resp.read() != _BODY:
+                await resp.read()
+                if resp.status != 200:
                     raise RuntimeError(f"bare app at {url} answered {resp.status}")
 
         return await cpu_per_call(one, pid, gap_s, n)
@@ -94,12 +83,13 @@ def bare_costs(n: int = 300, rounds: int = 2) -> dict[str, Any]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "workshop.bench_floor", str(port)],
         cwd=REPO_ROOT,
+        env={**os.environ, "CHAIN_NEXT": ""},  # the last hop: it answers, forwards nothing
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        _wait_listening(port, proc, 20.0)
+        wait_for(lambda: http_ok(url), 20, "the bare app")
         hot, paced = [], []
         for _ in range(rounds):
             hot.append(asyncio.run(_get_us(url, proc.pid, 0.0, n)))
@@ -107,19 +97,6 @@ def bare_costs(n: int = 300, rounds: int = 2) -> dict[str, Any]:
     finally:
         stop(proc, 10)
     return {"hot_us": round(min(hot)), "paced_us": round(min(paced)), "requests": n * rounds}
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the bare app exited with {proc.returncode} before listening")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the bare app did not listen on {port} within {timeout_s:g} s")
 
 
 def floor_ms(per_process: dict[str, dict[str, float]], bare_paced_us: float) -> float:
