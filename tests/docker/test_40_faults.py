@@ -10,6 +10,7 @@ import time
 
 from stack.gateway.sessions import COOKIE
 from tests.docker.conftest import DEFAULT_SERVICES, ComposeStack, ask_and_wait, docker, wait_done
+from tests.helpers import eventually
 
 QUESTIONS = [
     "errors from checkout in the last hour by status code",
@@ -50,29 +51,21 @@ def test_killed_queue_worker_restarts_and_every_accepted_question_finishes(
     stop.set()
     thread.join(timeout=30)
     assert len(accepted) >= 10, accepted
+
     # Restarted by the policy; that it works again, every accepted question finishing says.
     # (Its Docker health would take a probe interval, 30 s, to say so.)
-    deadline = time.monotonic() + 60
-    state = ""
-    while time.monotonic() < deadline:
+    def restarted() -> bool:
         state = docker("inspect", "-f", "{{.State.Status}} {{.RestartCount}}", worker).stdout
-        if state.split()[0] == "running" and int(state.split()[1]) > restarts:
-            break
-        time.sleep(1)
-    else:
-        raise AssertionError(f"queue-worker not restarted within 60 s: {state}")
+        return state.split()[0] == "running" and int(state.split()[1]) > restarts
+
+    eventually(restarted, timeout=60, interval=1, what="queue-worker restarted by its policy")
     with stack.direct() as client:
         statuses = [wait_done(client, job, timeout=120)["status"] for job in accepted]
     assert statuses.count("done") == len(accepted), statuses
 
 
-def _redis(stack: ComposeStack, *args: str) -> str:
-    return docker("exec", stack.container("redis"), "redis-cli", *args).stdout.strip()
-
-
-def _ping(stack: ComposeStack) -> str:
-    proc = docker("exec", stack.container("redis"), "redis-cli", "ping", check=False)
-    return proc.stdout.strip()
+def _redis(stack: ComposeStack, *args: str, check: bool = True) -> str:
+    return docker("exec", stack.container("redis"), "redis-cli", *args, check=check).stdout.strip()
 
 
 def test_redis_restart_keeps_stream_and_sessions(stack: ComposeStack) -> None:
@@ -86,10 +79,12 @@ def test_redis_restart_keeps_stream_and_sessions(stack: ComposeStack) -> None:
     stack.compose("restart", "redis", timeout=120)
     # Redis answering is what the services need (their clients reconnect); its Docker health
     # would take a probe interval (30 s) to say so. The question below proves the rest.
-    deadline = time.monotonic() + 60
-    while _ping(stack) != "PONG":
-        assert time.monotonic() < deadline, "redis not answering 60 s after its restart"
-        time.sleep(0.5)
+    eventually(
+        lambda: _redis(stack, "ping", check=False) == "PONG",
+        timeout=60,
+        interval=0.5,
+        what="redis answering after its restart",
+    )
     assert int(_redis(stack, "XLEN", "stream:jobs")) >= stream_before
     assert _redis(stack, "EXISTS", f"session:{sid}") == "1"
     with stack.direct(cookies={COOKIE: sid}) as client:
