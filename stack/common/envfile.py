@@ -81,6 +81,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
             "DEPLOYMENT_ENVIRONMENT",
             "SERVICE_VERSION",
             "LOG_LEVEL",
+            "LOG_FLUSH_MS",
             "ATTENDEE_FAULTS",
             "FAULT_POLL_SECONDS",
             "GATEWAY_POLL_VIA",

@@ -134,6 +134,16 @@ DECLARED: tuple[EnvVar, ...] = (
         "stack/common/telemetry.py",
     ),
     _var(
+        "OTEL_PROPAGATORS",
+        "",
+        "Context propagators (the OTel SDK's variable). Unset: W3C trace context and baggage "
+        "by the kit's propagator, which reads the headers the kit writes at a third of the "
+        "SDK's CPU and hands anything else to the SDK's; set (e.g. `tracecontext,baggage`): "
+        "the SDK's choice, as the SDK documents it (the budget bench's baseline arm).",
+        "OpenTelemetry SDK",
+        "stack/common/propagation.py",
+    ),
+    _var(
         "OTEL_BSP_SCHEDULE_DELAY",
         "5000",
         "Span batch export delay (milliseconds): the OTel SDK's, and how long the gateway's "

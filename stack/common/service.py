@@ -24,6 +24,7 @@ from stack.common.faults.middleware import FaultMiddleware
 from stack.common.faults.process import MemoryLeak, redis_delay
 from stack.common.http import ServiceClient
 from stack.common.limits import BodySizeLimit
+from stack.common.logging import flush as flush_logs
 from stack.common.logging import setup_logging
 from stack.common.problems import Problem, install_problem_handlers
 from stack.common.redis import create_redis, set_delay_hook
@@ -57,7 +58,7 @@ class Service:
         service closes on shutdown only a client it created; a passed one stays its owner's."""
         self.name = name
         self.settings = settings or get_settings()
-        setup_logging(name.value, self.settings.log_level)
+        setup_logging(name.value, self.settings.log_level, self.settings.log_flush_ms / 1000)
         self.version = self.settings.service_version
         # Faults live in Redis; every service reads them, so every service holds a client.
         self._owns_redis = redis is None
@@ -186,6 +187,7 @@ class Service:
                     await self._fault_redis.aclose()
             log.info("service stopped")
             self.telemetry.shutdown()
+            flush_logs()
 
     def _startup_version(self) -> str:
         """A `bad_release` fault on this service means it (re)starts as that release."""

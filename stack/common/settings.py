@@ -473,6 +473,17 @@ class Settings(BaseSettings):
     log_level: str = Field(
         "INFO", alias="LOG_LEVEL", description="Service log level: DEBUG, INFO, WARNING, ERROR."
     )
+    log_flush_ms: int = Field(
+        500,
+        alias="LOG_FLUSH_MS",
+        ge=0,
+        le=10_000,
+        description=(
+            "How long a service holds INFO log lines before writing them to stdout in one "
+            "write (WARNING and worse at once); 0 writes every line at once (the budget "
+            "bench's baseline arm)."
+        ),
+    )
 
     def port(self, service: ServiceName) -> int:
         return self.port_base + PORT_OFFSETS[service]

@@ -18,7 +18,7 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach, detach, set_value
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from stack.common import envvars, redis_tracing
+from stack.common import envvars, propagation, redis_tracing
 from stack.common.settings import ServiceName, Settings
 
 log = logging.getLogger("stack.telemetry")
@@ -79,6 +79,7 @@ def setup_telemetry(service: ServiceName, settings: Settings, version: str) -> T
     from opentelemetry.sdk.trace import TracerProvider
 
     resource = Resource.create(resource_attributes(service, settings, version))
+    propagation.install()
 
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(BaggageSpanProcessor(lambda k: k in BAGGAGE_ATTRIBUTES))
