@@ -143,6 +143,11 @@ def diff(config: dict[str, Any], facts: dict[str, Any]) -> list[str]:
     if "host_metrics" not in ((pipes.get("metrics") or {}).get("receivers") or []):
         problems.append("metrics pipeline does not receive host_metrics")
 
+    ml = procs.get("memory_limiter") or {}
+    for key, want in facts["memoryLimiter"].items():
+        if str(ml.get(key)) != str(want):
+            problems.append(f"memory_limiter: {key} {ml.get(key)} != {want}")
+
     rd = procs.get("resource_detection") or {}
     attrs = (rd.get("system") or {}).get("resource_attributes") or {}
     for a in facts["resourceDetection"]["env"]["system_resource_attributes"]:
@@ -238,6 +243,7 @@ def test_config_follows_the_presets(config: dict[str, Any], facts: dict[str, Any
             lambda c: c["processors"]["resource_detection"]["system"].pop("resource_attributes"),
             "host.id",
         ),
+        (lambda c: c["processors"]["memory_limiter"].update(check_interval="1s"), "check_interval"),
         (
             lambda c: c["service"]["pipelines"]["logs/resource_catalog"]["processors"].remove(
                 "transform/entity-event"
