@@ -11,9 +11,11 @@ Measured, in one run, on two native stacks side by side (this arm and the baseli
 sets issue 19's fixes back: FAULT_POLL_SECONDS=0.5, SERVER_TICK_SECONDS=0.1,
 WORKER_BLOCK_MS=1000, REDIS_HZ=10, OTLP_SPAN_ENCODER=sdk, BATCH_WORKER=sdk,
 CLIENT_SPANS=packages, HTTP_CLIENT=aiohttp, STORAGE_DB_CALLS=threadpool,
-SESSION_REFRESH=every):
+SESSION_REFRESH=every, LOG_FLUSH_MS=0,
+OTEL_PROPAGATORS=tracecontext,baggage):
 
-1. idle CPU of every process, both stacks sampled over the same seconds;
+1. idle CPU of every process, both stacks sampled over the same seconds, before and after the
+   busy slices (each arm keeps its quieter window);
 2. one attendee's lab traffic (the labs' own builtin engine: 4 users, the labs' default
    pauses), alternating between the stacks in slices: questions per second per attendee, and
    CPU per question per process (the window's CPU minus the idle rate).
@@ -29,7 +31,6 @@ Computed from those figures (the model is unit-tested with synthetic figures):
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -62,6 +63,8 @@ BASELINE_ENV = {
     "HTTP_CLIENT": "aiohttp",
     "STORAGE_DB_CALLS": "threadpool",
     "SESSION_REFRESH": "every",
+    "LOG_FLUSH_MS": "0",
+    "OTEL_PROPAGATORS": "tracecontext,baggage",
 }
 
 
@@ -211,9 +214,32 @@ def lab_loads() -> list[LabLoad]:
 
 
 # ------------------------------------------------------------------------- measurement
-def idle_rates(report: dict[str, dict[str, float]], wall: float) -> dict[str, float]:
-    """ms of CPU per second of each process, from a Sampler report over `wall` seconds."""
-    return {name: round(r["cpu_s"] * 1000 / wall, 2) for name, r in report.items()}
+def idle_window(arms: dict[str, dict[str, int]], seconds: float) -> dict[str, dict[str, float]]:
+    """ms of CPU per second of every process of every arm, over the same `seconds`, from
+    schedstat (nanoseconds: an idle service uses a few 10 ms clock ticks in a window, so
+    ticks would round each process by as much as it measures)."""
+    before = {a: {n: bench_wakeup.process_cpu_ns(p) for n, p in pids.items()}
+              for a, pids in arms.items()}  # fmt: skip
+    time.sleep(seconds)
+    return {
+        arm: {
+            name: round(
+                bench_wakeup.grown(before[arm][name], bench_wakeup.process_cpu_ns(pid))
+                / seconds
+                / 1e6,
+                2,
+            )  # fmt: skip
+            for name, pid in pids.items()
+        }
+        for arm, pids in arms.items()
+    }
+
+
+def quietest(windows: Sequence[dict[str, float]]) -> dict[str, float]:
+    """The window whose total is lowest: what the stack itself costs at rest, with the least
+    of whatever else this machine was doing (idle CPU is a few ms a second, and a neighbour's
+    burst in one window can double it)."""
+    return min(windows, key=lambda w: sum(w.values()))
 
 
 def per_question(
@@ -253,19 +279,25 @@ def measure(
     rounds: int,
     settle_s: float,
     step: Callable[[str], None] = lambda _m: None,
+    idle_cpu: Callable[[dict[str, dict[str, int]], float], dict[str, dict[str, float]]] = (
+        idle_window
+    ),
 ) -> dict[str, Any]:
-    """Both arms: `up(label, env)` starts a stack and returns (gateway URL, pids)."""
+    """Both arms: `up(label, env)` starts a stack and returns (gateway URL, pids). Idle is
+    measured before and after the busy slices, both stacks over the same seconds each time;
+    each arm keeps its quieter window, and the busy slices subtract that one."""
     arms = {"now": up("now", {}), "before": up("before", dict(BASELINE_ENV))}
+    # Idle as between two labs: after traffic, so every counter and gauge exists and is
+    # exported on its interval (a stack that never served a question exports no metrics).
+    for label, (url, _pids) in arms.items():
+        step(f"{label}: warming up with {slice_s / 4:.0f} s of lab traffic")
+        one_attendee(url, slice_s / 4, "budget-warmup")
     step(f"settling {settle_s:.0f} s")
     time.sleep(settle_s)
+    pids_of = {label: pids for label, (_url, pids) in arms.items()}
     step(f"idle CPU, both stacks, {idle_s:.0f} s")
-    samplers = {label: sampler(pids) for label, (_url, pids) in arms.items()}
-    with contextlib.ExitStack() as both:  # the two stacks over the same seconds
-        for s in samplers.values():
-            both.enter_context(s)
-        time.sleep(idle_s)
-    idle = {label: idle_rates(s.report(wall=idle_s), idle_s) for label, s in samplers.items()}
-    busy: dict[str, list[tuple[dict[str, float], int, float, float]]] = {
+    windows = [idle_cpu(pids_of, idle_s)]
+    busy: dict[str, list[tuple[dict[str, dict[str, float]], int, float]]] = {
         "now": [],
         "before": [],
     }
@@ -276,21 +308,24 @@ def measure(
             url, pids = arms[label]
             with sampler(pids) as s:
                 run = one_attendee(url, slice_s, "budget")
-            asked = run.asked()
-            wall = max(run.elapsed, 1e-6)
-            report = s.report(wall=wall)
-            gross = sum(_stack_only(per_question(report, {}, wall, asked)).values())
-            busy[label].append((per_question(report, idle[label], wall, asked),
-                                asked, wall, gross))  # fmt: skip
+            busy[label].append((s.report(wall=max(run.elapsed, 1e-6)), run.asked(), run.elapsed))
+    step(f"idle CPU again, both stacks, {idle_s:.0f} s")
+    windows.append(idle_cpu(pids_of, idle_s))
     out: dict[str, Any] = {"idle_s": idle_s, "slice_s": slice_s, "rounds": rounds, "arms": {}}
     for label in arms:
-        slices = busy[label]
+        idle = quietest([w[label] for w in windows])
+        slices = [
+            (per_question(report, idle, max(wall, 1e-6), asked), asked, max(wall, 1e-6),
+             sum(_stack_only(per_question(report, {}, max(wall, 1e-6), asked)).values()))
+            for report, asked, wall in busy[label]
+        ]  # fmt: skip
         names = slices[0][0].keys() if slices else []
         per_proc = {n: round(statistics.median(sl[0][n] for sl in slices), 3) for n in names}
         stack_procs = _stack_only(per_proc)
         out["arms"][label] = {
-            "idle_ms_per_s": idle[label],
-            "idle_total_ms_per_s": round(sum(idle[label].values()), 2),
+            "idle_ms_per_s": idle,
+            "idle_total_ms_per_s": round(sum(idle.values()), 2),
+            "idle_windows_ms_per_s": [round(sum(w[label].values()), 2) for w in windows],
             "ms_per_question": stack_procs,
             "ms_per_question_total": round(sum(stack_procs.values()), 2),
             "questions_per_s_per_attendee": round(

@@ -37,6 +37,11 @@ def target_rows(now: dict[str, Any], small: dict[str, Any]) -> list[str]:
     ]  # fmt: skip
 
 
+def _windows(arm: dict[str, Any]) -> str:
+    """The idle windows' totals, `a and b` (older runs recorded one)."""
+    return " and ".join(f"{w:g}" for w in arm.get("idle_windows_ms_per_s", [])) or "one window"
+
+
 def render(measured: dict[str, Any], analysis: dict[str, Any], plot_rel: str) -> str:
     now, before = measured["arms"]["now"], measured["arms"]["before"]
     small, medium = (
@@ -60,9 +65,15 @@ def render(measured: dict[str, Any], analysis: dict[str, Any], plot_rel: str) ->
         "the kit's HTTP/1.1 client, `HTTP_CLIENT=aiohttp`; storage-service's SQLite "
         "statements in the threadpool instead of on the event loop, "
         "`STORAGE_DB_CALLS=threadpool`; the gateway sliding a session's TTL in Redis on every "
-        "question instead of at most once a minute, `SESSION_REFRESH=every`). Idle: both "
-        f"sampled over the same {measured['idle_s']:.0f} s. Busy: one attendee's lab traffic "
-        f"(the labs' builtin engine, {ATTENDEE_USERS} users) in alternating slices of "
+        "question instead of at most once a minute, `SESSION_REFRESH=every`; every log line "
+        "written to stdout at once, waking supervisord per line, instead of INFO lines held "
+        "for up to 0.5 s, `LOG_FLUSH_MS=0`; the SDK's trace context and baggage propagators "
+        "instead of the kit's, `OTEL_PROPAGATORS=tracecontext,baggage`). Idle: both "
+        f"sampled over the same {measured['idle_s']:.0f} s from schedstat, after a short warm-up "
+        "of lab traffic (as between two labs: every counter and gauge exists and is exported), "
+        "before and after the busy slices; each arm keeps its quieter window (as built: "
+        f"{_windows(now)}; baseline arm: {_windows(before)} ms/s). Busy: one attendee's lab "
+        f"traffic (the labs' builtin engine, {ATTENDEE_USERS} users) in alternating slices of "
         f"{measured['slice_s']:.0f} s × {measured['rounds']} rounds; CPU per question is the "
         "window's CPU above the idle rate. Idle work partly coalesces with busy work (a timer "
         "that fires while the loop is awake anyway costs little), so subtracting the whole idle "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from workshop.bench_budget import (
@@ -9,8 +12,10 @@ from workshop.bench_budget import (
     Figures,
     LabLoad,
     demand,
+    idle_window,
     lab_loads,
     per_question,
+    quietest,
     room_capacity,
     simulate,
     start_balance,
@@ -93,6 +98,35 @@ def test_per_question_subtracts_the_idle_rate() -> None:
     out = per_question(report, idle, wall=20, questions=100)
     assert out == {"api-gateway": pytest.approx((2000 - 100) / 100), "redis": 0.0}
     assert per_question(report, idle, 20, 0) == {}
+
+
+def test_idle_keeps_the_quieter_window() -> None:
+    before, after = {"collector": 9.0, "redis": 1.0}, {"collector": 4.0, "redis": 1.5}
+    assert quietest([before, after]) == after
+    assert quietest([after, before]) == after
+
+
+def test_the_idle_window_reads_each_process_in_nanoseconds() -> None:
+    """A process that spins reads as a core's worth; one that sleeps as nearly nothing —
+    below the one 10 ms clock tick that a tick-based reading could not go under."""
+    def started(code: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", f"print('up', flush=True)\n{code}"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None and proc.stdout.readline() == "up\n"  # started up
+        return proc
+
+    spin = started("while True: pass")
+    rest = started("import time; time.sleep(30)")
+    try:
+        window = idle_window({"arm": {"spin": spin.pid, "rest": rest.pid}}, 0.5)["arm"]
+    finally:
+        spin.kill()
+        rest.kill()
+    assert window["spin"] > 300  # ms of CPU a second; a core is 1000
+    assert window["rest"] < 5
 
 
 def test_the_labs_load_comes_from_the_specs() -> None:
