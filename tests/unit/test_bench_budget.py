@@ -109,6 +109,7 @@ def test_idle_keeps_the_quieter_window() -> None:
 def test_the_idle_window_reads_each_process_in_nanoseconds() -> None:
     """A process that spins reads as a core's worth; one that sleeps as nearly nothing —
     below the one 10 ms clock tick that a tick-based reading could not go under."""
+
     def started(code: str) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
             [sys.executable, "-c", f"print('up', flush=True)\n{code}"],
