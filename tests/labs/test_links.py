@@ -159,7 +159,7 @@ def _ui_config(tmp_path: Path, **env: str) -> dict:
         "    transport = httpx.ASGITransport(app=create_app())\n"
         "    async with httpx.AsyncClient(transport=transport, base_url='http://gw') as c:\n"
         "        return (await c.get('/api/config')).json()\n"
-        "print(json.dumps(asyncio.run(main())))"
+        "print('RESULT', json.dumps(asyncio.run(main())))"
     )
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CX_", "OTEL_"))}
     full = {**base, "OTEL_SDK_DISABLED": "true", "WORKSHOP_DATA_DIR": str(tmp_path), **env}
@@ -172,7 +172,9 @@ def _ui_config(tmp_path: Path, **env: str) -> dict:
         cwd=REPO,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])["coralogix"]
+    # stdout also carries the service's JSON log lines (written when it exits)
+    (result,) = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    return json.loads(result.removeprefix("RESULT "))["coralogix"]
 
 
 def test_web_ui_config_gives_the_team_host_or_only_the_hint(tmp_path: Path) -> None:
