@@ -218,21 +218,14 @@ def idle_window(arms: dict[str, dict[str, int]], seconds: float) -> dict[str, di
     """ms of CPU per second of every process of every arm, over the same `seconds`, from
     schedstat (nanoseconds: an idle service uses a few 10 ms clock ticks in a window, so
     ticks would round each process by as much as it measures)."""
-    before = {a: {n: bench_wakeup.process_cpu_ns(p) for n, p in pids.items()}
-              for a, pids in arms.items()}  # fmt: skip
+    grown, process_cpu_ns = bench_wakeup.grown, bench_wakeup.process_cpu_ns
+    before = {arm: {n: process_cpu_ns(p) for n, p in pids.items()} for arm, pids in arms.items()}
     time.sleep(seconds)
     return {
-        arm: {
-            name: round(
-                bench_wakeup.grown(before[arm][name], bench_wakeup.process_cpu_ns(pid))
-                / seconds
-                / 1e6,
-                2,
-            )  # fmt: skip
-            for name, pid in pids.items()
-        }
+        arm: {n: round(grown(before[arm][n], process_cpu_ns(p)) / seconds / 1e6, 2)
+              for n, p in pids.items()}
         for arm, pids in arms.items()
-    }
+    }  # fmt: skip
 
 
 def quietest(windows: Sequence[dict[str, float]]) -> dict[str, float]:
@@ -308,15 +301,16 @@ def measure(
             url, pids = arms[label]
             with sampler(pids) as s:
                 run = one_attendee(url, slice_s, "budget")
-            busy[label].append((s.report(wall=max(run.elapsed, 1e-6)), run.asked(), run.elapsed))
+            wall = max(run.elapsed, 1e-6)
+            busy[label].append((s.report(wall=wall), run.asked(), wall))
     step(f"idle CPU again, both stacks, {idle_s:.0f} s")
     windows.append(idle_cpu(pids_of, idle_s))
     out: dict[str, Any] = {"idle_s": idle_s, "slice_s": slice_s, "rounds": rounds, "arms": {}}
     for label in arms:
         idle = quietest([w[label] for w in windows])
         slices = [
-            (per_question(report, idle, max(wall, 1e-6), asked), asked, max(wall, 1e-6),
-             sum(_stack_only(per_question(report, {}, max(wall, 1e-6), asked)).values()))
+            (per_question(report, idle, wall, asked), asked, wall,
+             sum(_stack_only(per_question(report, {}, wall, asked)).values()))
             for report, asked, wall in busy[label]
         ]  # fmt: skip
         names = slices[0][0].keys() if slices else []
