@@ -65,6 +65,7 @@ def test_config(data_dir: Path, offset: int = 0) -> NativeConfig:
             "OTEL_METRIC_EXPORT_INTERVAL": "2000",
             # Short-mode labs (lab 05: a 6 s baseline) need several host-metric samples per window.
             "HOSTMETRICS_INTERVAL": "2s",
+            "HOSTMETRICS_PROCESS_INTERVAL": "2s",
             "OTEL_BSP_SCHEDULE_DELAY": "500",
             "OTEL_BLRP_SCHEDULE_DELAY": "500",
             "SHUTDOWN_GRACE_SECONDS": "8",

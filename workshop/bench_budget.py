@@ -12,7 +12,8 @@ sets issue 19's fixes back: FAULT_POLL_SECONDS=0.5, SERVER_TICK_SECONDS=0.1,
 WORKER_BLOCK_MS=1000, REDIS_HZ=10, OTLP_SPAN_ENCODER=sdk, BATCH_WORKER=sdk,
 CLIENT_SPANS=packages, HTTP_CLIENT=aiohttp, STORAGE_DB_CALLS=threadpool,
 SESSION_REFRESH=every, LOG_FLUSH_MS=0,
-OTEL_PROPAGATORS=tracecontext,baggage):
+OTEL_PROPAGATORS=tracecontext,baggage, METRIC_IDLE_EXPORT_MS=0, and the collector overlay
+collector/test/budget-baseline.yaml):
 
 1. idle CPU of every process, both stacks sampled over the same seconds, before and after the
    busy slices (each arm keeps its quieter window);
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stack.native.collector import COLLECTOR_DIR
 from workshop import bench_floor, bench_one_process, bench_wakeup
 
 if TYPE_CHECKING:
@@ -51,7 +53,9 @@ PREP_HOURS = 1.0  # the VM runs idle this long before the room arrives (credits 
 # Issue 19's fixes set back: fault state polled, uvicorn's 0.1 s tick, a 1 s empty-stream read
 # in the worker, redis-server's default hz, the SDK's span encoder and batch workers, the
 # instrumentation packages' CLIENT spans over aiohttp, storage-service's SQLite work in the
-# threadpool, a session TTL slid in Redis on every question.
+# threadpool, a session TTL slid in Redis on every question, every log line written at once, the
+# SDK's propagators, unchanged metrics re-sent every interval, and the collector's host metrics
+# as they were (collector/test/budget-baseline.yaml).
 BASELINE_ENV = {
     "FAULT_POLL_SECONDS": "0.5",
     "SERVER_TICK_SECONDS": "0.1",
@@ -65,6 +69,8 @@ BASELINE_ENV = {
     "SESSION_REFRESH": "every",
     "LOG_FLUSH_MS": "0",
     "OTEL_PROPAGATORS": "tracecontext,baggage",
+    "METRIC_IDLE_EXPORT_MS": "0",
+    "COLLECTOR_CONFIG_OVERLAYS": str(COLLECTOR_DIR / "test" / "budget-baseline.yaml"),
 }
 
 

@@ -116,8 +116,9 @@ def coralogix_page(specs: list[LabSpec]) -> str:
         "subsystem `catalog` |",
         "| CPU %, memory % | `host_metrics` | `system.cpu.utilization`, "
         "`system.memory.utilization` enabled |",
-        "| a service's RSS (memory_leak fault) | `host_metrics` process scraper | "
-        "`process.memory.usage` per kit service (`service.name` from `-m stack.run <name>`) |",
+        "| a service's RSS (memory_leak fault) | `host_metrics/process` (the process scraper, "
+        "every 30 s) | `process.memory.usage` per kit service (`service.name` from "
+        "`-m stack.run <name>`) |",
         "",
         "The collector follows Coralogix's published presets; `collector/README.md` cites the "
         "file and commit, `collector/presets/coralogix-presets.yaml` holds the dated facts and "

@@ -82,6 +82,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
             "SERVICE_VERSION",
             "LOG_LEVEL",
             "LOG_FLUSH_MS",
+            "METRIC_IDLE_EXPORT_MS",
             "ATTENDEE_FAULTS",
             "FAULT_POLL_SECONDS",
             "GATEWAY_POLL_VIA",
@@ -140,7 +141,15 @@ SECTIONS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
             "CLIENT_SPANS",
         ),
     ),
-    ("Collector", ("COLLECTOR_LOG_LEVEL", "HOSTMETRICS_INTERVAL", "RESOURCE_DETECTORS")),
+    (
+        "Collector",
+        (
+            "COLLECTOR_LOG_LEVEL",
+            "HOSTMETRICS_INTERVAL",
+            "HOSTMETRICS_PROCESS_INTERVAL",
+            "RESOURCE_DETECTORS",
+        ),
+    ),
     ("Set by docker-compose.vm.yml (shown with their native defaults)", None),
     (
         "Docker only (no native counterpart)",

@@ -71,6 +71,12 @@ DECLARED: tuple[EnvVar, ...] = (
         COLLECTOR,
     ),
     _var(
+        "HOSTMETRICS_PROCESS_INTERVAL",
+        "30s",
+        "How often the collector samples the kit's processes (RSS, CPU, threads per service).",
+        COLLECTOR,
+    ),
+    _var(
         "RESOURCE_DETECTORS",
         "[env, system]",
         "The collector's resource detectors (host.name, host.id, cloud.*), first wins.",

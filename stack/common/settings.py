@@ -484,6 +484,18 @@ class Settings(BaseSettings):
             "bench's baseline arm)."
         ),
     )
+    metric_idle_export_ms: int = Field(
+        60_000,
+        alias="METRIC_IDLE_EXPORT_MS",
+        ge=0,
+        le=3_600_000,
+        description=(
+            "How often a service re-sends metrics that have not changed since its last export "
+            "(stack/common/quiet_metrics.py); changed metrics go every "
+            "OTEL_METRIC_EXPORT_INTERVAL. 0 sends every interval, as the SDK does (the budget "
+            "bench's baseline arm)."
+        ),
+    )
 
     def port(self, service: ServiceName) -> int:
         return self.port_base + PORT_OFFSETS[service]

@@ -74,9 +74,11 @@ def setup_telemetry(service: ServiceName, settings: Settings, version: str) -> T
     from opentelemetry.processor.baggage import BaggageSpanProcessor
     from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
     from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
+
+    from stack.common.quiet_metrics import QuietMetricExporter
 
     resource = Resource.create(resource_attributes(service, settings, version))
     propagation.install()
@@ -87,12 +89,14 @@ def setup_telemetry(service: ServiceName, settings: Settings, version: str) -> T
     trace.set_tracer_provider(tracer_provider)
 
     interval = int(envvars.get("OTEL_METRIC_EXPORT_INTERVAL"))
+    metric_exporter: MetricExporter = OTLPMetricExporter(session=otlp_session())
+    if settings.metric_idle_export_ms:
+        idle_s = settings.metric_idle_export_ms / 1000
+        metric_exporter = QuietMetricExporter(metric_exporter, idle_s)
     meter_provider = MeterProvider(
         resource=resource,
         metric_readers=[
-            PeriodicExportingMetricReader(
-                OTLPMetricExporter(session=otlp_session()), export_interval_millis=interval
-            )
+            PeriodicExportingMetricReader(metric_exporter, export_interval_millis=interval)
         ],
     )
     metrics.set_meter_provider(meter_provider)

@@ -31,6 +31,7 @@ COLLECTOR_ENV_DEFAULTS: dict[str, str] = {
     "COLLECTOR_LOG_LEVEL": "info",
     "HOSTMETRICS_ROOT": "/",
     "HOSTMETRICS_INTERVAL": "10s",
+    "HOSTMETRICS_PROCESS_INTERVAL": "30s",
     "RESOURCE_DETECTORS": "[env, system]",
     "CX_DOMAIN": "eu2.coralogix.com",
     "CX_APPLICATION_NAME": "dataprime-workshop",

@@ -136,12 +136,23 @@ def diff(config: dict[str, Any], facts: dict[str, Any]) -> list[str]:
             cfg = ((scrapers.get(scraper) or {}).get("metrics") or {}).get(metric) or {}
             if cfg.get("enabled") is not True:
                 problems.append(f"host_metrics/{scraper}: {metric} not enabled")
+    metric_receivers = (pipes.get("metrics") or {}).get("receivers") or []
+    # The process scraper may run on a host_metrics receiver of its own (a longer interval).
+    process: dict[str, Any] = {}
+    for name in metric_receivers:
+        if name.split("/")[0] == "host_metrics":
+            own_scrapers = ((config.get("receivers") or {}).get(name) or {}).get("scrapers") or {}
+            process = own_scrapers.get("process") or process
     for metric in hm["process_metrics"]:
-        cfg = (((scrapers.get("process") or {}).get("metrics") or {}).get(metric)) or {}
+        cfg = ((process.get("metrics") or {}).get(metric)) or {}
         if cfg.get("enabled") is not True:
             problems.append(f"host_metrics/process: {metric} not enabled")
-    if "host_metrics" not in ((pipes.get("metrics") or {}).get("receivers") or []):
+    if "host_metrics" not in metric_receivers:
         problems.append("metrics pipeline does not receive host_metrics")
+    own = (config.get("receivers") or {}).get("host_metrics/process") or {}
+    interval = str(own.get("collection_interval", "")).rsplit(":-", 1)[-1].rstrip("}")
+    if own and interval != facts["linuxStandalone"]["collection_interval"]:
+        problems.append(f"host_metrics/process: interval {interval} is not the standalone one")
 
     ml = procs.get("memory_limiter") or {}
     for key, want in facts["memoryLimiter"].items():
@@ -244,6 +255,16 @@ def test_config_follows_the_presets(config: dict[str, Any], facts: dict[str, Any
             "host.id",
         ),
         (lambda c: c["processors"]["memory_limiter"].update(check_interval="1s"), "check_interval"),
+        (
+            lambda c: c["receivers"]["host_metrics/process"].update(collection_interval="10s"),
+            "standalone",
+        ),
+        (
+            lambda c: c["receivers"]["host_metrics/process"]["scrapers"]["process"]["metrics"].pop(
+                "process.threads"
+            ),
+            "process.threads",
+        ),
         (
             lambda c: c["service"]["pipelines"]["logs/resource_catalog"]["processors"].remove(
                 "transform/entity-event"

@@ -97,7 +97,12 @@ def test_validate_literal_hostfs_fails_only_on_missing_mount(otelcol: Path) -> N
     else:
         errors = [line for line in proc.stderr.strip().splitlines() if line.strip()]
         assert proc.returncode != 0
-        assert len(errors) == 1 and "invalid root_path: stat /hostfs" in errors[0], proc.stderr
+        # One complaint per host_metrics receiver (host metrics, the kit's processes).
+        assert len(errors) == 2, proc.stderr
+        assert all("invalid root_path: stat /hostfs" in e for e in errors), proc.stderr
+        assert {"host_metrics:", "host_metrics/process:"} == {
+            e.removeprefix("Error: ").split("::")[1].split(" ")[0] for e in errors
+        }, proc.stderr
 
 
 def test_production_without_key_fails_loudly(otelcol: Path) -> None:

@@ -231,6 +231,7 @@ def _write_env(workdir: Path, admin_token: str, sink_dir: Path) -> None:
         "DOCKER_GID": gid[2] if len(gid) > 2 else "999",
         "JUPYTER_TOKEN": "test-jupyter-token",
         "HOSTMETRICS_INTERVAL": "5s",
+        "HOSTMETRICS_PROCESS_INTERVAL": "5s",
     }
     lines = []
     for line in env.splitlines():
