@@ -66,7 +66,7 @@ lab.doctor()
 #
 # Fault timeline:
 #
-# - after 45 s (short mode: 6 s): **slow_db** on `storage-service` for 120 s
+# - after 45 s (short mode: 10 s): **slow_db** on `storage-service` for 120 s
 #
 # The table and the plot below update live until the traffic stops.
 
