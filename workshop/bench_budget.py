@@ -452,7 +452,10 @@ def run(
 
     if instance not in INSTANCES:
         raise ValueError(f"--budget: one of {', '.join(INSTANCES)}")
+    from workshop.bench.host import machine
+
     fresh_dir(data_dir)
+    stamp = machine()  # before the stacks start: the load average is the machine's own
     base = bench_config(data_dir / "now")
     configs = {
         "now": base,
@@ -501,6 +504,7 @@ def run(
             step,
         )
         measured["floor"] = _floor(configs, up, launcher.down, lab_s, step, short=short)
+        measured["machine"] = stamp
     finally:
         for cfg in started:
             launcher.down(cfg)

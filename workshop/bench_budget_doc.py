@@ -42,6 +42,22 @@ def _windows(arm: dict[str, Any]) -> str:
     return " and ".join(f"{w:g}" for w in arm.get("idle_windows_ms_per_s", [])) or "one window"
 
 
+def _provenance(m: dict[str, Any] | None) -> list[str]:
+    """This section's own run: a full `workshop bench` keeps it (its figures are not
+    re-measured), so it names the machine and commit it came from, which may not be the
+    report's."""
+    if not m:
+        return []
+    return [
+        f"A run of its own, apart from the figures above: {m['date']}, {m['cores']} cores, "
+        f"{m['cpu_model']}, Python {m['python']}, commit `{m['commit']}`, load average before "
+        f"{' / '.join(str(x) for x in m['load_before'])}. Compare its ms with another "
+        "machine's only through the cold-wakeup table's plain Python loop (no kit code), "
+        "measured in the same run.",
+        "",
+    ]
+
+
 def render(measured: dict[str, Any], analysis: dict[str, Any], plot_rel: str) -> str:
     now, before = measured["arms"]["now"], measured["arms"]["before"]
     small, medium = (
@@ -52,6 +68,7 @@ def render(measured: dict[str, Any], analysis: dict[str, Any], plot_rel: str) ->
     lines = [
         "## Budget: a t3.small (`workshop bench --budget t3.small`)",
         "",
+        *_provenance(measured.get("machine")),
         "A t3.small earns 24 CPU credits an hour: 0.4 vCPU sustained (AWS EC2 User Guide, "
         "burstable performance instances). Two stacks ran side by side: as built, and the "
         "baseline arm with issue 19's fixes undone (fault state polled twice a second instead "

@@ -171,3 +171,21 @@ def test_issue_19s_targets_are_judged_against_the_as_built_figures() -> None:
     lean = {"idle_total_ms_per_s": 12.0, "ms_per_question_total": 6.5}
     text = "\n".join(target_rows(lean, {"sustainable_questions_per_s": 60.0}))
     assert "| 12.0 | ❌ |" in text and "| 6.5 | ✅ |" in text and "| 60.0 | ✅ |" in text
+
+
+def test_the_budget_section_names_the_machine_it_was_measured_on() -> None:
+    # A full bench keeps this section as it was, so a reader must be told when the two runs
+    # came from different machines or commits.
+    from workshop.bench_budget_doc import _provenance
+
+    stamp = {
+        "date": "2026-12-07 05:40 UTC",
+        "cores": 2,
+        "cpu_model": "AMD EPYC",
+        "python": "3.11.7",
+        "commit": "abc1234",
+        "load_before": [0.1, 0.2, 0.3],
+    }
+    text = "\n".join(_provenance(stamp))
+    assert "2026-12-07 05:40 UTC" in text and "AMD EPYC" in text and "`abc1234`" in text
+    assert _provenance(None) == []

@@ -166,7 +166,8 @@ def render_markdown(results: BenchResults, plots: dict[str, str], plot_rel: str)
         ]
     L += [
         "Produced by `workshop bench` (`make bench`). Every figure below comes from one run on "
-        "one machine; rerun it on a quiet machine before comparing.",
+        "one machine, except the budget section (`--budget`), a run of its own that names its "
+        "machine; rerun it on a quiet machine before comparing.",
         "",
         "| date | cores | memory | CPU | Python | commit | load avg before (1/5/15 min) |",
         "|---|---|---|---|---|---|---|",
