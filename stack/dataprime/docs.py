@@ -16,6 +16,7 @@ from pathlib import Path
 from .dataset import FIELD_MAP
 from .functions import FUNCTIONS
 from .parser import COMMAND_ALIASES, keyword_classes
+from .validator import SOURCE_PARAMS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_PATH = ROOT / "docs" / "dataprime.md"
@@ -46,6 +47,18 @@ def render_markdown() -> str:
         alias_text = ", ".join(f"`{a}`" for a in aliases) or "—"
         page = "top" if name == "bottom" else name
         out.append(f"| `{name}` | {alias_text} | [{name}]({COMMANDS_URL}/{page}/) |")
+    out += [
+        "",
+        "A dataset takes parameters in parentheses, `source logs(teamId='58942')`; `union` "
+        "also takes a bare dataset, `union logs(teamId=98361)` (the IBM Cloud Logs reference's "
+        "form), printed as `union (source logs(teamId=98361))`. The local data set is one "
+        "team's, so the executor answers `not_executed` for them.",
+        "",
+        "| dataset parameter | what it does | reference |",
+        "|---|---|---|",
+    ]
+    for name, (what, url) in SOURCE_PARAMS.items():
+        out.append(f"| `{name}` | {what} | <{url}> |")
     out += [
         "",
         "## Functions",

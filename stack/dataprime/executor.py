@@ -877,6 +877,9 @@ def _compile_plan(query: str) -> Plan | QueryError:
             src = sources[0]
             if src.name not in ("logs", "spans"):
                 raise NotExecuted(f"source {src.name}", src.name_pos.line, src.name_pos.column)
+            if src.params:  # the synthetic data set is one team's
+                param = src.params[0]
+                raise NotExecuted(f"source ... {param.name}", param.pos.line, param.pos.column)
             if src.range_kind == "last" and isinstance(src.range_args[0], n.Lit):
                 since = dataset.ANCHOR_NS - int(cast(int, src.range_args[0].value))
                 pre.append(lambda rows: [r for r in rows if r["$m.timestamp"] >= since])

@@ -148,12 +148,22 @@ class Named:
 
 
 @dataclass(slots=True)
+class SourceParam:
+    """`teamId='58942'` in `source logs(teamId='58942')`."""
+
+    name: str
+    value: Lit  # a string or a number
+    pos: Pos
+
+
+@dataclass(slots=True)
 class Source:
     name: str
     pos: Pos
     name_pos: Pos
     range_kind: str | None = None  # "last" | "between" | "timeshifted" | "around"
     range_args: tuple[Expr | None, ...] = ()
+    params: tuple[SourceParam, ...] = ()
 
 
 @dataclass(slots=True)

@@ -233,6 +233,10 @@ def _part(item: object) -> tuple[object, ...]:
     return (item,)
 
 
+class _SourceParams(tuple):  # type: ignore[type-arg]
+    """A source's `(name=value, ...)`, told apart from its time range by type."""
+
+
 def _generic(name: str) -> Callable[..., n.Generic]:
     def build(self: _ToAst, *items: Any) -> n.Generic:
         kw = next(i for i in items if isinstance(i, _TOKENS))
@@ -273,11 +277,22 @@ class _ToAst:
     def query(self, items: list[Any]) -> n.Query:
         return n.Query(tuple([i for i in items if not isinstance(i, _TOKENS)]))
 
-    def source(
-        self, kw: Token, name: Token, rng: tuple[str, tuple[n.Expr, ...]] | None = None
-    ) -> n.Source:
-        kind, args = rng if rng else (None, ())
-        return n.Source(name.value, _pos(kw), _pos(name), kind, args)
+    def source(self, kw: Token, name: Token, *rest: Any) -> n.Source:
+        params: tuple[n.SourceParam, ...] = ()
+        kind, args = None, ()
+        for r in rest:  # no placeholders: the params, the range, both or neither
+            if isinstance(r, _SourceParams):
+                params = tuple(r)
+            else:
+                kind, args = r
+        return n.Source(name.value, _pos(kw), _pos(name), kind, args, params)
+
+    def dataset_params(self, *items: Any) -> _SourceParams:
+        return _SourceParams(i for i in items if isinstance(i, n.SourceParam))
+
+    def dataset_param(self, name: Token, _assign: Token, value: Token) -> n.SourceParam:
+        lit = self.string([value]) if value.type == "STRING" else self.number([value])
+        return n.SourceParam(name.value, lit, _pos(name))
 
     def source_range(self, kw: Token, *rest: Any) -> tuple[str, tuple[Any, ...]]:
         return kw.value, tuple(r for r in rest if not isinstance(r, _TOKENS))
@@ -381,7 +396,17 @@ class _ToAst:
     roundtime = _generic("roundtime")
     enrich = _generic("enrich")
     join = _generic("join")
-    union = _generic("union")
+    _union = _generic("union")
+
+    def union(self, kw: Token, *rest: Any) -> n.Generic:
+        first = rest[0]
+        if isinstance(first, _TOKENS) and first.type == "DATASET":
+            # `union logs(teamId=98361)` (IBM Cloud Logs' reference) is `union (source logs(...))`
+            params = tuple(rest[1]) if len(rest) > 1 else ()
+            src = n.Source(first.value, _pos(first), _pos(first), params=params)
+            return n.Generic("union", ("union", "(", n.Query((src,)), ")"), _pos(kw))
+        return self._union(kw, *rest)
+
     stitch = _generic("stitch")
 
     def group_set(self, _l: Token, items: object, _r: Token) -> _Parts:
@@ -878,13 +903,15 @@ def _describe_expected(expected: set[str]) -> str:
         parts.append("an expression")
     elif expected == {"NUMBER"}:
         parts.append("a number")
+    elif expected == {"STRING", "NUMBER"}:  # a dataset parameter's value
+        return "a string or a number"
     for kw in sorted(expected & _KEYWORD_TERMS, key=_kw_text):
         if kw not in ("TRUE", "FALSE", "NULL") and not kw.startswith("CASE"):
             parts.append(f"`{_kw_text(kw)}`")
     ops = expected & (_OPERATORS - {"DOT", "LSQB", "COLON", "IN"})
     if ops and "IDENT" not in expected:
         parts.append("an operator")
-    for term in ("ARROW", "RPAR", "RSQB", "RBRACE", "COMMA", "PIPE", "STRING", "$END"):
+    for term in ("ARROW", "ASSIGN", "RPAR", "RSQB", "RBRACE", "COMMA", "PIPE", "STRING", "$END"):
         if term in expected and not (term == "STRING" and "IDENT" in expected):
             parts.append(_PUNCT[term])
     if not parts:
@@ -988,6 +1015,12 @@ def _friendly(err: UnexpectedInput, text: str) -> QueryError:
         )
     if misspelt := _misspelt_clause(text, offset, prev):
         return misspelt
+    if expected == {"IDENT"} and _DATASET_PARAM_START.search(text[:offset]):
+        return QueryError(
+            f"unexpected `{value}`: expected a dataset parameter such as `teamId='58942'`",
+            line,
+            col,
+        )
     expected = _narrow(expected, text, offset)
     if tok.type == "RPAR":
         if _unclosed_paren(text, offset) is None:
@@ -1001,6 +1034,10 @@ def _friendly(err: UnexpectedInput, text: str) -> QueryError:
     return QueryError(
         f"unexpected `{shown}`: expected {_describe_expected(expected)}{hint}", line, col
     )
+
+
+# `source logs(` or `union logs(teamId=1, `: a dataset's parameter list, where a name belongs.
+_DATASET_PARAM_START = re.compile(r"\b(?:source|from|union)\s+[\w./-]+\s*\((?:[^()|]*,)?\s*$")
 
 
 def _at_command_start(text: str, offset: int) -> bool:

@@ -136,14 +136,17 @@ def _names(items: tuple[n.Named, ...]) -> str:
 def command_text(c: n.Command) -> str:
     match c:
         case n.Source():
+            name = c.name
+            if c.params:
+                name += "(" + ", ".join(f"{p.name}={p.value.text}" for p in c.params) + ")"
             if c.range_kind is None:
-                return f"source {c.name}"
+                return f"source {name}"
             args = [expr_text(a) for a in c.range_args if a is not None]
             if c.range_kind == "between":
-                return f"source {c.name} between {args[0]} and {args[1]}"
+                return f"source {name} between {args[0]} and {args[1]}"
             if c.range_kind == "around" and len(args) == 2:
-                return f"source {c.name} around {args[0]} interval {args[1]}"
-            return f"source {c.name} {c.range_kind} {args[0]}"
+                return f"source {name} around {args[0]} interval {args[1]}"
+            return f"source {name} {c.range_kind} {args[0]}"
         case n.Filter():
             return f"filter {expr_text(c.expr)}"
         case n.Block():

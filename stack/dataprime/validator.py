@@ -18,6 +18,14 @@ from .parser import JOIN_KINDS, expr_pos, parse
 from .printer import expr_text, query_text
 
 SOURCES = ("logs", "spans")
+# A dataset's parameters, `source logs(teamId='58942')`: name -> (what it does, where it is
+# documented). docs/dataprime.md is generated from this.
+SOURCE_PARAMS = {
+    "teamId": (
+        "reads the dataset of another team the user belongs to (a string or a number)",
+        "https://coralogix.com/docs/dataprime/language-reference/commands-reference/union/",
+    ),
+}
 EXTRACTORS = ("regexp", "kv", "jsonobject", "split")
 _TYPE_ALIASES = {"num": "number", "boolean": "bool"}
 _LIT_TYPES = {
@@ -235,6 +243,7 @@ class _Checker:
                             "has `logs` and `spans`",
                             c.name_pos,
                         )
+                self.source_params(c)
                 for a in c.range_args:
                     if a is not None:
                         self.expr(a, allow_agg=False)
@@ -276,6 +285,18 @@ class _Checker:
                 for item in c.items:  # the grouping variation may aggregate here too
                     self.expr(item.expr, allow_agg=True)
                 self.expr(c.by.expr, allow_agg=True)
+
+    def source_params(self, c: n.Source) -> None:
+        seen: set[str] = set()
+        for p in c.params:
+            if p.name not in SOURCE_PARAMS:
+                close = difflib.get_close_matches(p.name, list(SOURCE_PARAMS), n=1, cutoff=0.6)
+                known = ", ".join(f"`{k}`" for k in SOURCE_PARAMS)
+                hint = f"; did you mean `{close[0]}`?" if close else f" (documented: {known})"
+                self.error(f"unknown dataset parameter `{p.name}`{hint}", p.pos)
+            elif p.name in seen:
+                self.error(f"`{p.name}` is given twice", p.pos)
+            seen.add(p.name)
 
     def generic(self, c: n.Generic) -> None:
         parts = list(c.parts)

@@ -75,6 +75,9 @@ def test_bracket_keys_casts_case_and_source_last() -> None:
         ("source logs | filter formatTimestamp($m.timestamp) != null", "formatTimestamp()", 22),
         ("source system/engine.queries | limit 1", "source system/engine.queries", 8),
         ("source logs between @'2025-01-15T00:00:00Z' and @'now'", "source ... between", 1),
+        # the synthetic data set is one team's: another team's dataset is not there to read
+        ("source logs(teamId='58942') | limit 5", "source ... teamId", 13),
+        ("source logs | union logs(teamId=98361) | limit 5", "union", 15),
     ],
 )
 def test_valid_but_not_executed_is_a_distinct_answer(
@@ -132,3 +135,13 @@ def test_text_and_reshaping_commands_run_locally() -> None:
     assert isinstance(converted["status_code"], str)
     hourly = execute("source logs | roundtime to 1h into $d.hour | limit 5").rows
     assert all(r["hour"].endswith(":00:00.000Z") for r in hourly)
+
+
+def test_a_bare_union_dataset_prints_as_the_documented_subquery() -> None:
+    # IBM Cloud Logs' reference writes `union logs(teamId=98361)`; Coralogix's writes
+    # `union (source logs(teamId='98361'))`: one query, printed the documented way.
+    normalized = validate("source logs(teamId=58942) | union logs(teamId=98361) | limit 5")
+    assert normalized.normalized == (
+        "source logs(teamId=58942) | union (source logs(teamId=98361)) | limit 5"
+    )
+    assert validate(normalized.normalized).valid
