@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import sys
 import time
@@ -120,7 +121,9 @@ def main(argv: list[str] | None = None) -> None:
     names = ", ".join(s.value for s in ServiceName)
     if len(args) != 1 or args[0] not in {s.value for s in ServiceName}:
         sys.exit(f"usage: python -m stack.run SERVICE   (one of: {names})")
-    server = server_for(ServiceName(args[0]), get_settings())
+    settings = get_settings()
+    gc.set_threshold(*settings.gc_threshold)  # PYTHON_GC_THRESHOLD: fewer collections under load
+    server = server_for(ServiceName(args[0]), settings)
     server.run()
     if not server.started:  # as uvicorn.run: a failed startup is a non-zero exit
         sys.exit(3)

@@ -11,8 +11,8 @@ Measured, in one run, on two native stacks side by side (this arm and the baseli
 sets issue 19's fixes back: FAULT_POLL_SECONDS=0.5, SERVER_TICK_SECONDS=0.1,
 WORKER_BLOCK_MS=1000, REDIS_HZ=10, OTLP_SPAN_ENCODER=sdk, BATCH_WORKER=sdk,
 CLIENT_SPANS=packages, HTTP_CLIENT=aiohttp, STORAGE_DB_CALLS=threadpool,
-SESSION_REFRESH=every, LOG_FLUSH_MS=0,
-OTEL_PROPAGATORS=tracecontext,baggage, METRIC_IDLE_EXPORT_MS=0, and the collector overlay
+SESSION_REFRESH=every, LOG_FLUSH_MS=0, OTEL_PROPAGATORS=tracecontext,baggage,
+METRIC_IDLE_EXPORT_MS=0, PYTHON_GC_THRESHOLD=700,10,10, and the collector overlay
 collector/test/budget-baseline.yaml):
 
 1. idle CPU of every process, both stacks sampled over the same seconds, before and after the
@@ -54,8 +54,8 @@ PREP_HOURS = 1.0  # the VM runs idle this long before the room arrives (credits 
 # in the worker, redis-server's default hz, the SDK's span encoder and batch workers, the
 # instrumentation packages' CLIENT spans over aiohttp, storage-service's SQLite work in the
 # threadpool, a session TTL slid in Redis on every question, every log line written at once, the
-# SDK's propagators, unchanged metrics re-sent every interval, and the collector's host metrics
-# as they were (collector/test/budget-baseline.yaml).
+# SDK's propagators, unchanged metrics re-sent every interval, CPython's default GC thresholds,
+# and the collector's host metrics as they were (collector/test/budget-baseline.yaml).
 BASELINE_ENV = {
     "FAULT_POLL_SECONDS": "0.5",
     "SERVER_TICK_SECONDS": "0.1",
@@ -70,6 +70,7 @@ BASELINE_ENV = {
     "LOG_FLUSH_MS": "0",
     "OTEL_PROPAGATORS": "tracecontext,baggage",
     "METRIC_IDLE_EXPORT_MS": "0",
+    "PYTHON_GC_THRESHOLD": "700,10,10",
     "COLLECTOR_CONFIG_OVERLAYS": str(COLLECTOR_DIR / "test" / "budget-baseline.yaml"),
 }
 

@@ -83,6 +83,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
             "LOG_LEVEL",
             "LOG_FLUSH_MS",
             "METRIC_IDLE_EXPORT_MS",
+            "PYTHON_GC_THRESHOLD",
             "ATTENDEE_FAULTS",
             "FAULT_POLL_SECONDS",
             "GATEWAY_POLL_VIA",

@@ -119,3 +119,42 @@ def test_uvicorns_own_writes_decide_the_headers() -> None:
     assert headers[b"date"] != b"stale"  # stamped when read
     state.default_headers = [(b"server", b"uvicorn")]  # --no-date-header
     assert state.default_headers == [(b"server", b"uvicorn")]
+
+
+def test_a_service_collects_garbage_at_its_configured_thresholds(monkeypatch) -> None:
+    # CPython's 700,10,10 runs the cyclic collector many times a second under load; a
+    # service process starts with PYTHON_GC_THRESHOLD instead (the baseline arm sets 700,10,10).
+    import gc
+
+    from stack import run
+    from stack.common.settings import Settings
+
+    class Ran(Exception):
+        pass
+
+    def no_server(*_a: object, **_k: object) -> None:
+        raise Ran
+
+    before = gc.get_threshold()
+    monkeypatch.setenv("PYTHON_GC_THRESHOLD", "1234,5,6")
+    monkeypatch.setattr(run, "get_settings", lambda: Settings())
+    monkeypatch.setattr(run, "server_for", no_server)
+    try:
+        with pytest.raises(Ran):
+            run.main(["validation-service"])
+        assert gc.get_threshold() == (1234, 5, 6)
+    finally:
+        gc.set_threshold(*before)
+    monkeypatch.delenv("PYTHON_GC_THRESHOLD")
+    assert Settings().gc_threshold == (10000, 20, 50)
+
+
+def test_a_malformed_gc_threshold_is_refused_by_name(monkeypatch) -> None:
+    from pydantic import ValidationError
+
+    from stack.common.settings import Settings
+
+    monkeypatch.setenv("PYTHON_GC_THRESHOLD", "10000,20")
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert "PYTHON_GC_THRESHOLD" in str(info.value)
