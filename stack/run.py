@@ -116,13 +116,19 @@ def server_for(service: ServiceName, settings: Settings, *, loop: str = "uvloop"
     return server
 
 
+def prepare_process(settings: Settings) -> None:
+    """What every process that serves services sets before it builds them: the cyclic
+    collector's thresholds (PYTHON_GC_THRESHOLD), fewer collections under load."""
+    gc.set_threshold(*settings.gc_threshold)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = argv if argv is not None else sys.argv[1:]
     names = ", ".join(s.value for s in ServiceName)
     if len(args) != 1 or args[0] not in {s.value for s in ServiceName}:
         sys.exit(f"usage: python -m stack.run SERVICE   (one of: {names})")
     settings = get_settings()
-    gc.set_threshold(*settings.gc_threshold)  # PYTHON_GC_THRESHOLD: fewer collections under load
+    prepare_process(settings)
     server = server_for(ServiceName(args[0]), settings)
     server.run()
     if not server.started:  # as uvicorn.run: a failed startup is a non-zero exit

@@ -41,9 +41,10 @@ def host(names: Iterable[ServiceName]) -> None:
     captured signal on to the server that captured before it, so one SIGTERM stops them all."""
     import uvloop
 
-    from stack.run import server_for
+    from stack.run import prepare_process, server_for
 
     settings = get_settings()
+    prepare_process(settings)  # as each service's own process does, so the layouts compare
     servers = [server_for(name, settings, loop="none") for name in names]
 
     async def serve_all() -> None:
