@@ -15,6 +15,7 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from stack.common.http import SERVER_KEEPALIVE_SECONDS
+from stack.common.server_protocol import OneWriteHttpToolsProtocol
 from stack.common.settings import SERVICE_MODULES, ServiceName, Settings, get_settings
 
 
@@ -103,7 +104,7 @@ def server_for(service: ServiceName, settings: Settings, *, loop: str = "uvloop"
         host=settings.bind_host,
         port=settings.port(service),
         loop=loop,
-        http="httptools",
+        http=OneWriteHttpToolsProtocol if settings.response_writes == "one" else "httptools",
         access_log=False,
         log_config=None,
         # SIGTERM: stop accepting, let in-flight requests finish, then the lifespan flushes.

@@ -9,7 +9,8 @@ CreditSpecification reference ("Default: ... unlimited (T3/T3a/T4g instances)").
 
 Measured, in one run, on two native stacks side by side (this arm and the baseline arm, which
 sets issue 19's fixes back: FAULT_POLL_SECONDS=0.5, SERVER_TICK_SECONDS=0.1,
-WORKER_BLOCK_MS=1000, REDIS_HZ=10, OTLP_SPAN_ENCODER=sdk, BATCH_WORKER=sdk,
+RESPONSE_WRITES=uvicorn,
+WORKER_BLOCK_MS=1000, REDIS_HZ=10, OTLP_SPAN_ENCODER=sdk, SPAN_PATH=sdk, BATCH_WORKER=sdk,
 CLIENT_SPANS=packages, HTTP_CLIENT=aiohttp, STORAGE_DB_CALLS=threadpool,
 SESSION_REFRESH=every, LOG_FLUSH_MS=0, OTEL_PROPAGATORS=tracecontext,baggage,
 METRIC_IDLE_EXPORT_MS=0, PYTHON_GC_THRESHOLD=700,10,10, and the collector overlay
@@ -59,9 +60,11 @@ PREP_HOURS = 1.0  # the VM runs idle this long before the room arrives (credits 
 BASELINE_ENV = {
     "FAULT_POLL_SECONDS": "0.5",
     "SERVER_TICK_SECONDS": "0.1",
+    "RESPONSE_WRITES": "uvicorn",
     "WORKER_BLOCK_MS": "1000",
     "REDIS_HZ": "10",
     "OTLP_SPAN_ENCODER": "sdk",
+    "SPAN_PATH": "sdk",
     "BATCH_WORKER": "sdk",
     "CLIENT_SPANS": "packages",
     "HTTP_CLIENT": "aiohttp",

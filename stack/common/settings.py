@@ -278,6 +278,15 @@ class Settings(BaseSettings):
             "Benchmark baseline only (`workshop bench --budget` sets 0.1, uvicorn's own): leave it."
         ),
     )
+    response_writes: Literal["one", "uvicorn"] = Field(
+        "one",
+        alias="RESPONSE_WRITES",
+        description=(
+            "How a service writes a response: one (stack/common/server_protocol.py: the head "
+            "with the first body chunk, one send) or uvicorn (its own: head and body apart; "
+            "the budget bench's baseline arm)."
+        ),
+    )
     storage_db_calls: Literal["loop", "threadpool"] = Field(
         "loop",
         alias="STORAGE_DB_CALLS",
@@ -444,6 +453,15 @@ class Settings(BaseSettings):
         description=(
             "How services encode span batches for OTLP/HTTP: wire (stack/common/otlp_wire.py, "
             "the same bytes for a fifth of the CPU) or sdk (the OpenTelemetry SDK's encoder)."
+        ),
+    )
+    span_path: Literal["lean", "sdk"] = Field(
+        "lean",
+        alias="SPAN_PATH",
+        description=(
+            "How services start and end spans: lean (stack/common/lean_trace.py: the SDK's "
+            "spans by a shorter path, for about 40 % of its CPU a span) or sdk (the "
+            "OpenTelemetry SDK's tracer; the budget bench's baseline arm)."
         ),
     )
     batch_worker: Literal["quiet", "sdk"] = Field(

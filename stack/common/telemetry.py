@@ -76,14 +76,13 @@ def setup_telemetry(service: ServiceName, settings: Settings, version: str) -> T
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
 
     from stack.common.quiet_metrics import QuietMetricExporter
 
     resource = Resource.create(resource_attributes(service, settings, version))
     propagation.install()
 
-    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider = tracer_provider_class(settings)(resource=resource)
     tracer_provider.add_span_processor(BaggageSpanProcessor(lambda k: k in BAGGAGE_ATTRIBUTES))
     tracer_provider.add_span_processor(batching(settings, "spans")(span_exporter(settings)))
     trace.set_tracer_provider(tracer_provider)
@@ -140,6 +139,19 @@ def instrument_clients(tracer_provider: Any, source: str) -> None:
         tracer_provider=tracer_provider, meter_provider=NoOpMeterProvider()
     )
     RedisInstrumentor().instrument(tracer_provider=tracer_provider)
+
+
+def tracer_provider_class(settings: Settings) -> Any:
+    """The tracer provider: the SDK's, whose tracers take a shorter path for the kit's spans
+    (stack/common/lean_trace.py, issue 19), or the SDK's as it ships (SPAN_PATH=sdk, the
+    budget bench's baseline arm)."""
+    if settings.span_path == "sdk":
+        from opentelemetry.sdk.trace import TracerProvider
+
+        return TracerProvider
+    from stack.common.lean_trace import LeanTracerProvider
+
+    return LeanTracerProvider
 
 
 def batching(settings: Settings, signal: Literal["spans", "logs"]) -> Any:

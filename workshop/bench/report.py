@@ -28,9 +28,13 @@ TRACE_CONTENTS = (
     "the spans are the same but for the `error.type` of a peer that cannot be reached, which "
     "names the client's exception (`ConnectError` instead of `ClientConnectorError`). The OTLP "
     "encoder (`stack.common.otlp_wire`) writes the SDK's bytes (tested byte for byte) for a "
-    "fifth of the SDK encoder's CPU. `CLIENT_SPANS=packages`, `HTTP_CLIENT=aiohttp` and "
-    "`OTLP_SPAN_ENCODER=sdk` put the old way back (the budget bench's baseline arm); the "
-    "services' image no longer installs the packages."
+    "fifth of the SDK encoder's CPU. Every span is started and ended by the SDK's tracer "
+    "along a shorter path (`stack.common.lean_trace`: the default sampler's decision made "
+    "inline, attributes in a plain dict under the SDK's rules, one context manager instead of "
+    "two generators; tested to export the SDK's bytes) for about 40 % of its CPU a span. "
+    "`CLIENT_SPANS=packages`, `HTTP_CLIENT=aiohttp`, `OTLP_SPAN_ENCODER=sdk` and "
+    "`SPAN_PATH=sdk` put the old way back (the budget bench's baseline arm); the services' "
+    "image no longer installs the packages."
 )
 
 
