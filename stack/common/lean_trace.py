@@ -29,7 +29,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from time import time_ns
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
@@ -249,18 +249,7 @@ class _CurrentSpan:
 class LeanTracer(Tracer):
     """The SDK's `Tracer`, starting `LeanSpan`s where that gives the SDK's result."""
 
-    _lean: bool
-
-    @classmethod
-    def from_sdk(cls, sdk: Tracer) -> Tracer:
-        lean = cls.__new__(cls)
-        lean.__dict__.update(sdk.__dict__)
-        lean._lean = (
-            _is_default_sampler(sdk.sampler)
-            and isinstance(sdk._tracer_metrics, NoOpTracerMetrics)
-            and sdk._is_enabled()
-        )
-        return lean
+    _lean: bool  # the short path gives the SDK's result (see LeanTracerProvider.get_tracer)
 
     def start_as_current_span(  # type: ignore[override]
         self,
@@ -347,8 +336,17 @@ class LeanTracer(Tracer):
 
 
 class LeanTracerProvider(TracerProvider):
-    """The SDK's `TracerProvider`, handing out `LeanTracer`s."""
+    """The SDK's `TracerProvider`, whose tracers are `LeanTracer`s."""
 
     def get_tracer(self, *args: Any, **kwargs: Any) -> trace_api.Tracer:
         tracer = super().get_tracer(*args, **kwargs)
-        return LeanTracer.from_sdk(tracer) if isinstance(tracer, Tracer) else tracer
+        if type(tracer) is Tracer:
+            # Made just now and kept by the provider, which returns it for this scope from now
+            # on and updates it (its resource after a fork, its config): it becomes a
+            # LeanTracer in place rather than a copy the provider would not know.
+            tracer.__class__ = LeanTracer
+            lean = cast(LeanTracer, tracer)
+            lean._lean = _is_default_sampler(lean.sampler) and isinstance(
+                lean._tracer_metrics, NoOpTracerMetrics
+            )
+        return tracer

@@ -291,6 +291,18 @@ def test_a_sampler_other_than_the_default_takes_the_sdks_path() -> None:
     assert default.get_tracer("x")._lean  # type: ignore[attr-defined]
 
 
+def test_the_provider_keeps_and_updates_its_lean_tracers() -> None:
+    """One tracer per scope, the provider's own: what the provider changes later (the
+    resource it re-detects in a forked child) reaches the spans."""
+    provider, memory = _provider(LeanTracerProvider)
+    tracer = provider.get_tracer("stack.kept")
+    assert provider.get_tracer("stack.kept") is tracer and type(tracer) is LeanTracer
+    provider._update_resource(Resource.create({"service.name": "forked"}))
+    with tracer.start_as_current_span("after the fork"):
+        pass
+    assert memory.get_finished_spans()[0].resource.attributes["service.name"] == "forked"
+
+
 def test_the_current_span_is_restored_after_every_exit() -> None:
     provider, _ = _provider(LeanTracerProvider)
     tracer = provider.get_tracer("stack.context")
