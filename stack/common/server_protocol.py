@@ -3,18 +3,19 @@
 uvicorn (0.55, `protocols/http/httptools_impl.py`) writes a response in two calls: the status
 line and headers when the app sends `http.response.start`, the body when it sends
 `http.response.body`. With TCP_NODELAY (uvicorn sets it) each write is its own segment and its
-own send syscall on loopback, which also delivers the segment and wakes the reader: py-spy at
-25 users put those two writes at about a tenth of every service's CPU, the head's the larger.
-A service's answer is one small JSON body sent right after its head, so holding the head until
-the first body chunk makes one segment, one syscall and one wakeup of the caller instead of
-two. Measured on one attendee's lab traffic: 29.0 wakeups a question across the stack instead
-of 31.8; at 25 users the CPU a question moved within this machine's noise. Nothing else changes: a `100 Continue` still goes at once, a streamed body still goes chunk
-by chunk (the head with the first), and a connection closed after the head but before any body
-still sends the head first. The one difference a client could see: a stream's head now waits
-for its first chunk, so an endpoint that must announce a response before it has any body (a
-server-sent event stream idle at first) should send an empty first chunk. The kit's only stream
-is the frontend's proxy of gateway answers, whose first chunk follows at once.
-RESPONSE_WRITES=uvicorn keeps uvicorn's own protocol (the budget bench's baseline arm).
+own send syscall on loopback, which also delivers the segment and wakes the reader: py-spy at 25
+users put those two writes at about a tenth of every service's CPU, the head's the larger. A
+service's answer is one small JSON body sent right after its head, so holding the head until the
+first body chunk makes one segment, one syscall and one wakeup of the caller instead of two.
+Measured on one attendee's lab traffic: 29.0 wakeups a question across the stack instead of
+31.8; at 25 users the CPU a question moved within this machine's noise. Nothing else changes: a
+`100 Continue` still goes at once, a streamed body still goes chunk by chunk (the head with the
+first), and a connection closed after the head but before any body still sends the head first.
+The one difference a client could see: a stream's head now waits for its first chunk, so an
+endpoint that must announce a response before it has any body (a server-sent event stream idle
+at first) should send an empty first chunk. The kit's only stream is the frontend's proxy of
+gateway answers, whose first chunk follows at once. RESPONSE_WRITES=uvicorn keeps uvicorn's own
+protocol (the budget bench's baseline arm).
 """
 
 from __future__ import annotations

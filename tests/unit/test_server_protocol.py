@@ -63,6 +63,11 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
         return
+    if path == "/announce":  # an event stream with nothing to say yet
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        await asyncio.Event().wait()  # never: the test looks while the stream is idle
     if path == "/broken":  # fails after the head: uvicorn sends the head and closes
         await send({"type": "http.response.start", "status": 200, "headers": []})
         raise RuntimeError("boom")
@@ -133,6 +138,30 @@ def test_a_stream_sends_its_head_with_the_first_chunk_then_each_chunk() -> None:
     assert len(ours.writes) == 3
     assert ours.writes[0].startswith(b"HTTP/1.1 200 OK")
     assert ours.writes[0].endswith(b"3\r\none\r\n")
+
+
+def test_an_empty_first_chunk_sends_a_streams_head_before_any_event() -> None:
+    async def idle_stream() -> list[bytes]:
+        config = uvicorn.Config(
+            app, http=OneWriteHttpToolsProtocol, log_config=None, access_log=False, lifespan="off"
+        )
+        protocol = OneWriteHttpToolsProtocol(
+            config=config, server_state=ServerState(), app_state=LifespanOff(config).state
+        )
+        transport = Transport()
+        protocol.connection_made(transport)
+        protocol.data_received(b"GET /announce HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in range(50):
+            await asyncio.sleep(0)
+        writes = list(transport.writes)
+        for task in protocol.tasks:
+            task.cancel()
+        await asyncio.gather(*protocol.tasks, return_exceptions=True)
+        return writes
+
+    writes = asyncio.run(idle_stream())
+    assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 200 OK")
+    assert b"text/event-stream" in writes[0]
 
 
 def test_a_response_that_fails_after_its_head_still_sends_the_head() -> None:
