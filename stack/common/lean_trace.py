@@ -25,6 +25,7 @@ Written against opentelemetry-sdk 1.45 (requirements/*.lock pin it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from time import time_ns
@@ -194,18 +195,10 @@ class LeanSpan(Span):
         processor.on_end(self)
 
 
-class _NoLock:
-    """The SDK guards a span's end-time check with a lock; the kit's spans live on one event
-    loop each, so the check alone is enough. Used by the inherited `_check_span_ended`."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-_NO_LOCK = _NoLock()
+# The SDK guards a span's end-time check with a lock; the kit's spans are each used by one
+# event loop (or one thread), so the check alone is enough. Used by the inherited
+# `_check_span_ended`; a nullcontext can be entered again and again.
+_NO_LOCK = contextlib.nullcontext()
 
 
 class _CurrentSpan:
