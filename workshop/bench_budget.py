@@ -8,13 +8,7 @@ default) it keeps running and the surplus is billed. Sources: the AWS EC2 User G
 CreditSpecification reference ("Default: ... unlimited (T3/T3a/T4g instances)").
 
 Measured, in one run, on two native stacks side by side (this arm and the baseline arm, which
-sets issue 19's fixes back: FAULT_POLL_SECONDS=0.5, SERVER_TICK_SECONDS=0.1,
-RESPONSE_WRITES=uvicorn,
-WORKER_BLOCK_MS=1000, REDIS_HZ=10, OTLP_SPAN_ENCODER=sdk, SPAN_PATH=sdk, BATCH_WORKER=sdk,
-CLIENT_SPANS=packages, HTTP_CLIENT=aiohttp, STORAGE_DB_CALLS=threadpool,
-SESSION_REFRESH=every, LOG_FLUSH_MS=0, OTEL_PROPAGATORS=tracecontext,baggage,
-METRIC_IDLE_EXPORT_MS=0, PYTHON_GC_THRESHOLD=700,10,10, and the collector overlay
-collector/test/budget-baseline.yaml):
+sets issue 19's fixes back: BASELINE_ENV below, the one list of them):
 
 1. idle CPU of every process, both stacks sampled over the same seconds, before and after the
    busy slices (each arm keeps its quieter window);
