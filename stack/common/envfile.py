@@ -140,6 +140,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
             "OTEL_METRIC_EXPORT_INTERVAL",
             "OTLP_SPAN_ENCODER",
             "SPAN_PATH",
+            "SERVER_SPANS",
             "BATCH_WORKER",
             "CLIENT_SPANS",
         ),

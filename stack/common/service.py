@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from stack.common.faults.engine import FaultEngine
 from stack.common.faults.middleware import FaultMiddleware
@@ -29,7 +30,13 @@ from stack.common.logging import setup_logging
 from stack.common.problems import Problem, install_problem_handlers
 from stack.common.redis import create_redis, set_delay_hook
 from stack.common.settings import ServiceName, Settings, get_settings
-from stack.common.telemetry import Telemetry, server_telemetry, setup_telemetry, untraced
+from stack.common.telemetry import (
+    Telemetry,
+    server_spans_layer,
+    server_telemetry,
+    setup_telemetry,
+    untraced,
+)
 
 Hook = Callable[[], Awaitable[None]]
 ReadyCheck = Callable[[], Awaitable[Any]]
@@ -41,6 +48,17 @@ def _log_crash(task: asyncio.Task[Any]) -> None:
     """A background loop that dies silently would look like a hang; say why it died."""
     if not task.cancelled() and (exc := task.exception()) is not None:
         log.error("background task %s crashed", task.get_name(), exc_info=exc)
+
+
+class _App(FastAPI):
+    """FastAPI with an optional layer outside its whole middleware stack: where FastAPI's own
+    telemetry sits, so the kit's SERVER spans (stack.common.server_spans) see what it sees."""
+
+    outer_layer: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return self.outer_layer(stack) if self.outer_layer is not None else stack
 
 
 class Service:
@@ -80,7 +98,7 @@ class Service:
         if uses_redis:
             self.add_ready_check("redis", self._ping_redis)
 
-        self.app = FastAPI(
+        self.app = _App(
             title=title or name.value,
             version=self.version,
             lifespan=self._lifespan,
@@ -88,8 +106,9 @@ class Service:
             docs_url="/api/docs" if public_api else None,
             redoc_url=None,
             openapi_url="/api/openapi.json" if public_api else "/openapi.json",
-            telemetry=server_telemetry(self.telemetry),  # type: ignore[arg-type]
+            telemetry=server_telemetry(self.telemetry, self.settings),  # type: ignore[arg-type]
         )
+        self.app.outer_layer = server_spans_layer(self.telemetry, self.settings)
         install_problem_handlers(self.app)
         self.app.add_middleware(FaultMiddleware, engine=self.faults)
         self.app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)

@@ -7,6 +7,7 @@ span processor would put the collector on every request's critical path.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Iterator, MutableMapping
@@ -193,7 +194,7 @@ def otlp_session() -> Any:
     return session
 
 
-def server_telemetry(telemetry: Telemetry) -> dict[str, Any]:
+def server_telemetry(telemetry: Telemetry, settings: Settings) -> dict[str, Any]:
     """FastAPI's own (native) OpenTelemetry config: one SERVER span per request, named
     `METHOD /route`, with the stable HTTP semantic conventions.
 
@@ -202,9 +203,10 @@ def server_telemetry(telemetry: Telemetry) -> dict[str, Any]:
     duration histograms stay off — the collector's span_metrics connector derives RED metrics
     from the spans — and so do the per-operation spans (dependency resolution, endpoint,
     serialisation), which would add several spans to every request for little insight.
-    Probes are never traced.
+    Probes are never traced. With SERVER_SPANS=kit (the default) the kit opens the same spans
+    itself (stack/common/server_spans.py, `server_spans_layer`) and FastAPI's stay off.
     """
-    on = telemetry.enabled
+    on = telemetry.enabled and settings.server_spans == "fastapi"
     return {
         "tracing": on,
         "logs": on,
@@ -212,6 +214,16 @@ def server_telemetry(telemetry: Telemetry) -> dict[str, Any]:
         "operation_spans": False,
         "exclude": _is_probe,
     }
+
+
+def server_spans_layer(telemetry: Telemetry, settings: Settings) -> Any:
+    """The ASGI layer that opens SERVER spans outside the app's middleware stack, or None when
+    FastAPI's own telemetry does (SERVER_SPANS=fastapi) or telemetry is off."""
+    if not telemetry.enabled or settings.server_spans != "kit":
+        return None
+    from stack.common.server_spans import ServerSpans
+
+    return functools.partial(ServerSpans, exclude=_is_probe)
 
 
 def _is_probe(scope: MutableMapping[str, Any]) -> bool:
