@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import Callable, Iterable
 
 import redis.asyncio as aioredis
@@ -47,7 +48,7 @@ def set_delay_hook(hook: Callable[[], float] | None) -> None:
 
 
 class FaultableConnection(Connection):
-    """A connection that can be slowed by the `redis_latency` fault.
+    """A connection that can be slowed by the `redis_latency` fault, and sends without a task.
 
     The delay happens inside the command (and so inside its client span), exactly where a
     slow Redis would show up.
@@ -58,7 +59,39 @@ class FaultableConnection(Connection):
     ) -> None:
         if _delay_hook is not None and (delay := _delay_hook()):
             await asyncio.sleep(delay)
-        await super().send_packed_command(command, check_health)
+        if type(command) is not list or not self.is_connected:
+            await super().send_packed_command(command, check_health)
+            return
+        if check_health:
+            await self.check_health()  # type: ignore[no-untyped-call]
+        await self._write(command)
+
+    async def _write(self, command: list[bytes]) -> None:
+        """Send a packed command; wait only if the socket did not take it whole.
+
+        redis-py runs every send under `asyncio.wait_for`, a task and a timer a command, to
+        bound a write that blocks; about 13 µs of a 70 µs round trip here (issue 19). A command
+        of a few hundred bytes never blocks: the socket takes it at once. Only when some is
+        left in the transport's buffer is there something to wait for, under the same timeout
+        and with the same errors as redis-py's.
+        """
+        writer = self._writer
+        if writer is None:  # the health check found the connection dead and closed it
+            await super().send_packed_command(command, check_health=False)
+            return
+        try:
+            writer.writelines(command)
+            if writer.transport.get_write_buffer_size():
+                await asyncio.wait_for(writer.drain(), self.socket_timeout)
+        except builtins.TimeoutError:  # asyncio's; the name here is redis-py's
+            await self.disconnect(nowait=True)
+            raise TimeoutError("Timeout writing to socket") from None
+        except OSError as exc:
+            await self.disconnect(nowait=True)
+            raise ConnectionError(f"Error while writing to socket. {exc}.") from exc
+        except BaseException:
+            await self.disconnect(nowait=True)
+            raise
 
 
 def create_redis(settings: Settings) -> aioredis.Redis:
