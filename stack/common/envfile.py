@@ -141,6 +141,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
             "OTLP_SPAN_ENCODER",
             "SPAN_PATH",
             "SERVER_SPANS",
+            "JSON_ROUTES",
             "BATCH_WORKER",
             "CLIENT_SPANS",
         ),

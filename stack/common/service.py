@@ -24,6 +24,7 @@ from stack.common.faults.engine import FaultEngine
 from stack.common.faults.middleware import FaultMiddleware
 from stack.common.faults.process import MemoryLeak, redis_delay
 from stack.common.http import ServiceClient
+from stack.common.json_route import JSONBodyRoute
 from stack.common.limits import BodySizeLimit
 from stack.common.logging import flush as flush_logs
 from stack.common.logging import setup_logging
@@ -109,6 +110,8 @@ class Service:
             telemetry=server_telemetry(self.telemetry, self.settings),  # type: ignore[arg-type]
         )
         self.app.outer_layer = server_spans_layer(self.telemetry, self.settings)
+        if self.settings.json_routes == "kit":
+            self.app.router.route_class = JSONBodyRoute
         install_problem_handlers(self.app)
         self.app.add_middleware(FaultMiddleware, engine=self.faults)
         self.app.add_middleware(BodySizeLimit, max_bytes=self.settings.max_body_bytes)

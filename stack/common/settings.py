@@ -473,6 +473,16 @@ class Settings(BaseSettings):
             "fastapi (FastAPI's native telemetry; the budget bench's baseline arm)."
         ),
     )
+    json_routes: Literal["kit", "fastapi"] = Field(
+        "kit",
+        alias="JSON_ROUTES",
+        description=(
+            "How a route whose one argument is a JSON body answers: kit "
+            "(stack/common/json_route.py: a valid body validated and the answer written in "
+            "one pass each, everything else by FastAPI) or fastapi (FastAPI's handler for "
+            "every request; the budget bench's baseline arm)."
+        ),
+    )
     batch_worker: Literal["quiet", "sdk"] = Field(
         "quiet",
         alias="BATCH_WORKER",

@@ -117,4 +117,3 @@ async def _ping(url: str) -> None:
     client = _client(url)
     assert await client.ping()
     await client.aclose()
-
