@@ -477,10 +477,10 @@ class Settings(BaseSettings):
         "kit",
         alias="JSON_ROUTES",
         description=(
-            "How a route whose one argument is a JSON body answers: kit "
-            "(stack/common/json_route.py: a valid body validated and the answer written in "
-            "one pass each, everything else by FastAPI) or fastapi (FastAPI's handler for "
-            "every request; the budget bench's baseline arm)."
+            "How a route that takes a JSON body and plain path parameters answers: kit "
+            "(stack/common/json_route.py: a valid body decoded and validated in one pass, "
+            "everything else by FastAPI) or fastapi (FastAPI's handler for every request; the "
+            "budget bench's baseline arm)."
         ),
     )
     batch_worker: Literal["quiet", "sdk"] = Field(

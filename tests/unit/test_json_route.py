@@ -1,20 +1,20 @@
-"""Routes whose one argument is a JSON body (stack.common.json_route) answer exactly as
-FastAPI's own handler does — valid bodies, refused ones, every kind of return value — and take
-the short path only where they can."""
+"""Routes that take plain path parameters and a JSON body (stack.common.json_route) answer
+exactly as FastAPI's own handler does — valid bodies, refused ones, every kind of return value
+— and take the short path only where they can."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Path
 from pydantic import BaseModel, Field
 from starlette.responses import PlainTextResponse
 
-from stack.common.json_route import JSONBodyRoute, _only_body_model
+from stack.common.json_route import JSONBodyRoute, _short_path
 from stack.common.problems import install_problem_handlers
 from stack.common.settings import Settings
 
@@ -62,6 +62,22 @@ def _routes(router: APIRouter) -> None:
     async def wrong_answer(body: Ask) -> dict[str, Any]:
         return ["not", "a", "dict"]  # type: ignore[return-value]
 
+    @router.get("/items/{item_id}")
+    async def item(item_id: str) -> dict[str, Any]:
+        return {"id": item_id}
+
+    @router.put("/results/{job_id}")
+    async def result(job_id: str, body: Ask) -> dict[str, Any]:
+        return {"id": job_id, "q": body.question}
+
+    @router.get("/numbers/{n}")
+    async def number(n: int) -> dict[str, Any]:
+        return {"n": n}
+
+    @router.get("/codes/{code}")
+    async def code(code: Annotated[str, Path(min_length=3)]) -> dict[str, Any]:
+        return {"code": code}
+
     def token() -> str:
         return "t"
 
@@ -84,23 +100,32 @@ def _app(route_class: type | None) -> FastAPI:
 
 
 JSON = {"content-type": "application/json"}
-REQUESTS: list[tuple[str, bytes, dict[str, str]]] = [
-    ("/plain", b'{"question": "errors by service", "count": 3}', JSON),
-    ("/plain", b'{"question": "x"}', {"content-type": "application/json; charset=utf-8"}),
-    ("/plain", b'{"question": ""}', JSON),  # too short: 422
-    ("/plain", b'{"question": "x", "count": "many"}', JSON),  # wrong type: 422
-    ("/plain", b'{"count": 2}', JSON),  # missing field: 422
-    ("/plain", b'{"question": ', JSON),  # not JSON: 422
-    ("/plain", b"", JSON),  # no body: 422
-    ("/plain", b'{"question": "x"}', {"content-type": "text/plain"}),  # not JSON by type
-    ("/plain", b'{"question": "x"}', {}),  # no content type
-    ("/plain", b'["question"]', JSON),  # not an object
-    ("/accepted", b'{"question": "x"}', JSON),
-    ("/unannotated", b'{"question": "x", "count": 2}', JSON),
-    ("/model", b'{"question": "x"}', JSON),
-    ("/own-response", b'{"question": "x"}', JSON),
-    ("/with-dependency", b'{"question": "x"}', JSON),
-    ("/with-query?page=3", b'{"question": "x"}', JSON),
+REQUESTS: list[tuple[str, str, bytes, dict[str, str]]] = [
+    ("POST", "/plain", b'{"question": "errors by service", "count": 3}', JSON),
+    ("POST", "/plain", b'{"question": "x"}', {"content-type": "application/json; charset=utf-8"}),
+    ("POST", "/plain", b'{"question": ""}', JSON),  # too short: 422
+    ("POST", "/plain", b'{"question": "x", "count": "many"}', JSON),  # wrong type: 422
+    ("POST", "/plain", b'{"count": 2}', JSON),  # missing field: 422
+    ("POST", "/plain", b'{"question": ', JSON),  # not JSON: 422
+    ("POST", "/plain", b"", JSON),  # no body: 422
+    ("POST", "/plain", b'{"question": "x"}', {"content-type": "text/plain"}),  # not JSON by type
+    ("POST", "/plain", b'{"question": "x"}', {}),  # no content type
+    ("POST", "/plain", b'["question"]', JSON),  # not an object
+    ("POST", "/accepted", b'{"question": "x"}', JSON),
+    ("POST", "/unannotated", b'{"question": "x", "count": 2}', JSON),
+    ("POST", "/model", b'{"question": "x"}', JSON),
+    ("POST", "/own-response", b'{"question": "x"}', JSON),
+    ("POST", "/with-dependency", b'{"question": "x"}', JSON),
+    ("POST", "/with-query?page=3", b'{"question": "x"}', JSON),
+    ("GET", "/items/abc%20def", b"", {}),
+    ("PUT", "/results/job-1", b'{"question": "x"}', JSON),
+    ("PUT", "/results/job-1", b'{"question": 5}', JSON),  # 422
+    ("PUT", "/results/job-1", b'{"question": "x"}', {"content-type": "text/plain"}),
+    ("GET", "/numbers/5", b"", {}),
+    ("GET", "/numbers/five", b"", {}),  # 422
+    ("GET", "/codes/ab", b"", {}),  # 422
+    ("GET", "/codes/abc", b"", {}),
+    ("POST", "/items/abc", b"", {}),  # 405
 ]
 
 
@@ -109,8 +134,8 @@ def _answers(app: FastAPI) -> list[tuple[int, str, bytes]]:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
             out = []
-            for path, body, headers in REQUESTS:
-                resp = await client.post(path, content=body, headers=headers)
+            for method, path, body, headers in REQUESTS:
+                resp = await client.request(method, path, content=body, headers=headers)
                 out.append((resp.status_code, resp.headers.get("content-type", ""), resp.content))
             return out
 
@@ -122,8 +147,8 @@ def test_the_same_answers_as_fastapi() -> None:
     for request, theirs, ours in zip(REQUESTS, fastapi, kit, strict=True):
         assert ours == theirs, request
     statuses = [status for status, _, _ in kit]
-    assert statuses.count(200) == 6 and statuses.count(422) == 8
-    assert {202, 201} <= set(statuses)
+    assert statuses.count(200) == 10 and statuses.count(422) == 12
+    assert {202, 201, 405} <= set(statuses)
 
 
 def test_a_result_fastapi_refuses_is_refused_alike() -> None:
@@ -154,19 +179,27 @@ def test_a_result_fastapi_refuses_is_refused_alike() -> None:
         ("/own-response", True),
         ("/with-dependency", False),
         ("/with-query", False),
+        ("/items/{item_id}", True),
+        ("/results/{job_id}", True),
+        ("/numbers/{n}", False),
+        ("/codes/{code}", False),
     ],
 )
-def test_only_a_lone_json_body_takes_the_short_path(path: str, short: bool) -> None:
+def test_only_plain_path_parameters_and_a_json_body_take_the_short_path(
+    path: str, short: bool
+) -> None:
     app = _app(JSONBodyRoute)
     route = next(r for r in app.routes if getattr(r, "path", None) == path)
-    assert (_only_body_model(route) is not None) is short  # type: ignore[arg-type]
+    assert (_short_path(route) is not None) is short  # type: ignore[arg-type]
 
 
 def test_the_services_routes_take_it(route_settings: Settings) -> None:
     """The hops a question makes between services are such routes."""
-    from stack.services import external_api, processing, query, queue, validation
+    from stack.services import external_api, gateway, processing, query, queue, storage, validation
 
     for module, path in (
+        (gateway, "/api/queries/{job_id}"),
+        (storage, "/results/{job_id}"),
         (validation, "/validate"),
         (processing, "/execute"),
         (queue, "/jobs"),
@@ -176,4 +209,4 @@ def test_the_services_routes_take_it(route_settings: Settings) -> None:
         app = module.create_app(route_settings)
         route = next(r for r in app.routes if getattr(r, "path", None) == path)
         assert isinstance(route, JSONBodyRoute), path
-        assert _only_body_model(route) is not None, path
+        assert _short_path(route) is not None, path
