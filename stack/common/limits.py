@@ -27,8 +27,13 @@ class BodySizeLimit:
             return
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
-                if value.isdigit() and int(value) > self.max_bytes:
-                    await self._reject(scope, receive, send)
+                if value.isdigit():
+                    if int(value) > self.max_bytes:
+                        await self._reject(scope, receive, send)
+                        return
+                    # The server hands the app exactly Content-Length bytes of body (HTTP/1.1
+                    # frames it so): nothing to count. Only a chunked body can outgrow the cap.
+                    await self.app(scope, receive, send)
                     return
                 break
         seen = 0
