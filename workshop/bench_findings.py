@@ -71,8 +71,9 @@ def findings(results: dict[str, Any], python_services: list[str]) -> list[str]:
             *cpu_bound(t["target_value"] * chain["rps"]),
             f"- One chain request cost {cpu_ms_per_unit(chain):.2f} ms.",
             "- What would move it: fewer processes on the synchronous path (validation inside "
-            "the gateway removes a hop), a leaner per-hop stack (plain Starlette routes without "
-            "FastAPI's dependency and validation layer), sampling (below), more cores.",
+            "the gateway removes a hop), a leaner per-hop stack (the services' JSON routes "
+            "already skip FastAPI's dependency layer, `stack.common.json_route`; Starlette's "
+            "middleware chain and the server remain), sampling (below), more cores.",
             "",
         ]
     if t := missed.pop("questions_per_s_19", None):
