@@ -70,6 +70,11 @@ def _server_attributes_of(host: bytes | None, scheme: str, server: Any) -> dict[
     return _server_attributes({"headers": headers, "scheme": scheme, "server": server})
 
 
+def _hashable(server: Any) -> tuple[Any, ...] | None:
+    """ASGI's `server` is a (host, port) pair; some servers give it as a list."""
+    return tuple(server) if server is not None else None
+
+
 class ServerSpans:
     """ASGI middleware: one SERVER span per HTTP request, as FastAPI's native telemetry opens it
     with tracing and logs on, metrics and operation spans off (stack.common.telemetry)."""
@@ -123,7 +128,7 @@ class ServerSpans:
         parent = propagate.extract(carrier, getter=_GETTER)
         span_attributes = {
             **attributes,
-            **_server_attributes_of(host, scheme, scope.get("server")),
+            **_server_attributes_of(host, scheme, _hashable(scope.get("server"))),
             "url.path": scope["path"],
         }
         if scope.get("query_string"):

@@ -119,12 +119,18 @@ def _kit(tp: TracerProvider, lp: LoggerProvider) -> FastAPI:
     return app
 
 
-def _record(build: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
+def _providers() -> tuple[InMemorySpanExporter, InMemoryLogRecordExporter, Any, Any]:
+    """A tracer and a logger provider that keep what they are given, in memory."""
     spans, logs = InMemorySpanExporter(), InMemoryLogRecordExporter()
     tp = TracerProvider()
     tp.add_span_processor(SimpleSpanProcessor(spans))
     lp = LoggerProvider()
     lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    return spans, logs, tp, lp
+
+
+def _record(build: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[int]]:
+    spans, logs, tp, lp = _providers()
     app = build(tp, lp)
     statuses: list[int] = []
 
@@ -229,11 +235,7 @@ def test_the_same_exception_logs(both: dict[str, Any]) -> None:
 
 def test_a_span_ends_when_its_answer_is_sent() -> None:
     """The span ends with the last body chunk, not when background work after it finishes."""
-    spans, logs = InMemorySpanExporter(), InMemoryLogRecordExporter()
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(spans))
-    lp = LoggerProvider()
-    lp.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    spans, _logs, tp, lp = _providers()
     app = _kit(tp, lp)
     ended_before_background: list[bool] = []
 
