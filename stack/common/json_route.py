@@ -71,7 +71,11 @@ class JSONBodyRoute(APIRoute):
                 if content_type.split(";", 1)[0].strip().lower() != "application/json":
                     return await full(request)
                 try:
-                    kwargs[body] = model.model_validate_json(await request.body())  # type: ignore[index]
+                    raw = await request.body()
+                except Exception:  # a body that cannot be read: FastAPI words it (a 400)
+                    return await full(request)
+                try:
+                    kwargs[body] = model.model_validate_json(raw)  # type: ignore[index]
                 except ValidationError:
                     return await full(request)  # FastAPI words the 422 (the body is cached)
             result = await endpoint(**kwargs)

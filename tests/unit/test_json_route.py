@@ -210,3 +210,38 @@ def test_the_services_routes_take_it(route_settings: Settings) -> None:
         route = next(r for r in app.routes if getattr(r, "path", None) == path)
         assert isinstance(route, JSONBodyRoute), path
         assert _short_path(route) is not None, path
+
+
+def test_a_body_that_cannot_be_read_is_answered_alike() -> None:
+    """The client goes away before its body arrives: FastAPI answers 400, and so does the
+    short path (it hands the request over)."""
+
+    async def call(app: FastAPI) -> list[int]:
+        statuses: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/plain",
+            "raw_path": b"/plain",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"svc"), (b"content-type", b"application/json")],
+            "client": ("127.0.0.1", 5000),
+            "server": ("127.0.0.1", 80),
+        }
+        await app(scope, receive, send)
+        return statuses
+
+    ours, theirs = asyncio.run(call(_app(JSONBodyRoute))), asyncio.run(call(_app(None)))
+    assert ours == theirs == [400]
