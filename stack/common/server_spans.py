@@ -38,28 +38,11 @@ from fastapi.telemetry._api import (
 from fastapi.telemetry._asgi import _SCHEMA_URL, _SENSITIVE_QUERY_PARAMETERS, _server_attributes
 from opentelemetry import _logs, propagate, trace
 from opentelemetry import context as otel_context
-from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The headers a propagator reads, as they arrive (ASGI lowercases header names).
 _PROPAGATION = frozenset({b"traceparent", b"tracestate", b"baggage"})
-
-
-class _CarrierGetter(Getter[dict[str, list[str]]]):
-    def get(self, carrier: dict[str, list[str]], key: str) -> list[str] | None:
-        values = carrier.get(key.lower())
-        if not values:
-            return None
-        if key.lower() == "baggage":
-            return [",".join(values)]  # as FastAPI's getter: the propagator reads one value
-        return values
-
-    def keys(self, carrier: dict[str, list[str]]) -> list[str]:
-        return list(carrier)
-
-
-_GETTER = _CarrierGetter()
 
 
 @lru_cache(maxsize=256)
@@ -125,7 +108,9 @@ class ServerSpans:
                     host = value
             elif name in _PROPAGATION:
                 carrier.setdefault(name.decode(), []).append(value.decode("latin-1"))
-        parent = propagate.extract(carrier, getter=_GETTER)
+        if len(baggage := carrier.get("baggage", ())) > 1:
+            carrier["baggage"] = [",".join(baggage)]  # as FastAPI's getter: one value is read
+        parent = propagate.extract(carrier)  # the default getter reads a dict of lists
         span_attributes = {
             **attributes,
             **_server_attributes_of(host, scheme, _hashable(scope.get("server"))),
