@@ -19,9 +19,11 @@ import re
 import statistics
 import time
 import weakref
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import repeat
 from typing import Any, cast
 
 # DataPrime's percentile/median; re-exported: `from stack.dataprime.executor import percentile`.
@@ -44,6 +46,14 @@ Stage = Callable[[list[Row]], list[Row]]
 # filter stages built on them.
 _TERMS: weakref.WeakKeyDictionary[RowFn, Term] = weakref.WeakKeyDictionary()
 _FILTER_TERMS: weakref.WeakKeyDictionary[Stage, Term] = weakref.WeakKeyDictionary()
+# Compiled keypaths (`r.get(key)`), by function: a stage reads such a column over all its rows
+# in one C-level pass (`_column`) instead of a Python call a row.
+_PATHS: weakref.WeakKeyDictionary[RowFn, str] = weakref.WeakKeyDictionary()
+# Compiled scalar calls (`roundTime($m.timestamp, 1h)`), by function: the function and its
+# compiled arguments, so a column of calls is one `map` over the arguments' columns.
+_CALLS: weakref.WeakKeyDictionary[RowFn, tuple[Callable[..., Any], list[Compiled]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 _DURATION_KEY = "$m.duration"  # microseconds, so duration literals are rescaled
 
@@ -94,6 +104,21 @@ class ExecutionResult:
 
 def _truthy(v: Any) -> bool:
     return bool(v) if v is not None else False
+
+
+def _column(f: RowFn, rows: list[Row]) -> list[Any]:
+    """`f` of every row, in order."""
+    key = _PATHS.get(f)
+    if key is not None:
+        return list(map(dict.get, rows, repeat(key)))
+    call = _CALLS.get(f)
+    if call is not None:
+        fn, args = call
+        columns = (
+            repeat(a.value, len(rows)) if isinstance(a, _Const) else _column(a, rows) for a in args
+        )
+        return list(map(fn, *columns))
+    return [f(r) for r in rows]
 
 
 def _num(v: Any) -> Any:
@@ -296,7 +321,9 @@ def _compile(e: n.Expr) -> Compiled:
         return _Const(e.value)
     if isinstance(e, n.Path):
         key = e.key
-        return lambda r: r.get(key)
+        path: RowFn = lambda r: r.get(key)  # noqa: E731
+        _PATHS[path] = key
+        return path
     if isinstance(e, n.Unary):
         return _compile_unary(e)
     if isinstance(e, n.Binary):
@@ -477,13 +504,17 @@ def _compile_call(e: n.Call) -> Compiled:
     if all(isinstance(a, _Const) for a in args):
         return _Const(fn(*(a.value for a in args)))  # type: ignore[union-attr]
     fns = [_as_fn(a) for a in args]
+    call: RowFn
     if len(fns) == 1:
         (a0,) = fns
-        return lambda r: fn(a0(r))
-    if len(fns) == 2:
+        call = lambda r: fn(a0(r))  # noqa: E731
+    elif len(fns) == 2:
         a0, a1 = fns
-        return lambda r: fn(a0(r), a1(r))
-    return lambda r: fn(*(f(r) for f in fns))
+        call = lambda r: fn(a0(r), a1(r))  # noqa: E731
+    else:
+        call = lambda r: fn(*(f(r) for f in fns))  # noqa: E731
+    _CALLS[call] = (fn, args)
+    return call
 
 
 def compile_expr(e: n.Expr) -> RowFn:
@@ -496,13 +527,12 @@ GroupFn = Callable[[list[Row]], Any]
 
 
 def _values(f: RowFn, rows: list[Row]) -> list[Any]:
-    return [v for r in rows if (v := f(r)) is not None]
+    return [v for v in _column(f, rows) if v is not None]
 
 
 def _numeric(f: RowFn, rows: list[Row]) -> list[float]:
     out = []
-    for r in rows:
-        v = f(r)
+    for v in _column(f, rows):
         if isinstance(v, bool) or v is None:
             continue
         if not isinstance(v, int | float):
@@ -520,7 +550,7 @@ def _agg_call(e: n.Call) -> GroupFn:
         if not args:
             return len
         f = compile_expr(args[0])
-        return lambda rows: sum(1 for r in rows if f(r) is not None)
+        return lambda rows: len(rows) - _column(f, rows).count(None)
     if name == "count_if":
         cond = compile_expr(args[0])
         return lambda rows: sum(1 for r in rows if _truthy(cond(r)))
@@ -607,14 +637,12 @@ def _expr_name(e: n.Expr) -> str:
 
 
 def _group_rows(keys: list[RowFn], rows: list[Row]) -> dict[tuple[Any, ...], list[Row]]:
-    groups: dict[tuple[Any, ...], list[Row]] = {}
-    if len(keys) == 1:
-        (k,) = keys
-        for r in rows:
-            groups.setdefault((k(r),), []).append(r)
-        return groups
-    for r in rows:
-        groups.setdefault(tuple(f(r) for f in keys), []).append(r)
+    """Rows by their key tuple, groups in order of first appearance."""
+    if not keys:
+        return {(): rows} if rows else {}
+    groups: defaultdict[tuple[Any, ...], list[Row]] = defaultdict(list)
+    for key, r in zip(zip(*(_column(k, rows) for k in keys), strict=True), rows, strict=True):
+        groups[key].append(r)
     return groups
 
 
@@ -657,13 +685,20 @@ def _orderby_stage(items: tuple[tuple[n.Expr, bool], ...]) -> Stage:
     def run(rows: list[Row]) -> list[Row]:
         out = list(rows)
         for f, desc in reversed(compiled):  # stable multi-key sort: last key first
-            if desc:
-                nulls = [r for r in out if f(r) is None]
-                rest = [r for r in out if f(r) is not None]
-                rest.sort(key=lambda r: _sort_key(f(r)), reverse=True)
-                out = rest + nulls
-            else:
-                out.sort(key=lambda r: _sort_key(f(r)))
+            # Nulls last either way, in their order; the rest by _sort_key, stable. A column
+            # of only numbers or only strings sorts by its values, which _sort_key orders
+            # alike, without a tuple a row.
+            values = _column(f, out)
+            present = [i for i, v in enumerate(values) if v is not None]
+            nulls = [out[i] for i, v in enumerate(values) if v is None]
+            keys = [values[i] for i in present]
+            if not (
+                all(isinstance(v, int | float) for v in keys)
+                or all(isinstance(v, str) for v in keys)
+            ):
+                keys = [_sort_key(v) for v in keys]
+            order = sorted(range(len(keys)), key=keys.__getitem__, reverse=desc)
+            out = [out[present[j]] for j in order] + nulls
         return out
 
     return run
@@ -736,8 +771,9 @@ def _dedupe_stage(exprs: tuple[n.Expr, ...], keep: int) -> Stage:
     def run(rows: list[Row]) -> list[Row]:
         seen: dict[tuple[Any, ...], int] = {}
         out = []
-        for r in rows:
-            k = tuple(f(r) for f in fns)
+        if not fns:
+            return rows[:keep]
+        for k, r in zip(zip(*(_column(f, rows) for f in fns), strict=True), rows, strict=True):
             if seen.get(k, 0) < keep:
                 seen[k] = seen.get(k, 0) + 1
                 out.append(r)
@@ -752,13 +788,13 @@ def _stage(c: n.Command) -> Stage | None:
             return None
         case n.Filter():
             pred = compile_expr(c.expr)
-            keep: Stage = lambda rows: [r for r in rows if _truthy(pred(r))]  # noqa: E731
+            keep: Stage = lambda rows: [r for r in rows if pred(r)]  # noqa: E731
             if (term := _TERMS.get(pred)) is not None:
                 _FILTER_TERMS[keep] = term
             return keep
         case n.Block():
             pred = compile_expr(c.expr)
-            return lambda rows: [r for r in rows if not _truthy(pred(r))]
+            return lambda rows: [r for r in rows if not pred(r)]
         case n.GroupBy():
             return _groupby_stage(c.keys, c.aggs)
         case n.Aggregate():

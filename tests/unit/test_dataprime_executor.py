@@ -204,3 +204,54 @@ def test_invalid_or_unsupported_raise_query_error(query: str, fragment: str) -> 
         execute(query)
     assert fragment in info.value.message
     assert info.value.line >= 1 and info.value.column >= 1
+
+
+def _ref_sort_key(v: object) -> tuple[int, int, object]:
+    # the ordering DataPrime's orderby has here: numbers, then strings, then nulls
+    if v is None:
+        return (1, 0, 0)
+    if isinstance(v, int | float):
+        return (0, 0, v)
+    return (0, 1, str(v))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [3, None, 1.5, 3, -2, None, 7],  # numbers and nulls
+        ["b", None, "a", "b", "c"],  # strings and nulls
+        [2, "10", None, 1, "a", 2.5, "10"],  # mixed: the tuple key, never a TypeError
+        [None, None],
+        [],
+    ],
+)
+@pytest.mark.parametrize("desc", [False, True])
+def test_stages_read_columns_as_rows_would(values: list[object], desc: bool) -> None:
+    """orderby, groupby and dedupeby read a keypath's column in one pass; the order (stable,
+    nulls last both ways), the groups (first appearance) and the kept rows are those of
+    evaluating the keypath row by row."""
+    from stack.dataprime import nodes as n
+    from stack.dataprime.executor import _dedupe_stage, _group_rows, _orderby_stage, compile_expr
+
+    path = n.Path("d", ("x",), False, n.Pos(1, 1))
+    rows = [{"$d.x": v, "$d.i": i} for i, v in enumerate(values)]
+
+    ordered = _orderby_stage(((path, desc),))(rows)
+    present = [r for r in rows if r["$d.x"] is not None]
+    present.sort(key=lambda r: _ref_sort_key(r["$d.x"]), reverse=desc)
+    assert [r["$d.i"] for r in ordered] == [
+        r["$d.i"] for r in present + [r for r in rows if r["$d.x"] is None]
+    ]
+
+    groups = _group_rows([compile_expr(path)], rows)
+    expected: dict[tuple[object, ...], list[int]] = {}
+    for r in rows:
+        expected.setdefault((r["$d.x"],), []).append(r["$d.i"])
+    assert {k: [r["$d.i"] for r in v] for k, v in groups.items()} == expected
+    assert list(groups) == list(expected)
+
+    kept = _dedupe_stage((path,), 1)(rows)
+    first: dict[object, int] = {}
+    for r in rows:
+        first.setdefault(r["$d.x"], r["$d.i"])
+    assert [r["$d.i"] for r in kept] == list(first.values())
