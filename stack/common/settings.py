@@ -460,8 +460,9 @@ class Settings(BaseSettings):
         alias="SPAN_PATH",
         description=(
             "How services start and end spans: lean (stack/common/lean_trace.py: the SDK's "
-            "spans by a shorter path, for about 40 % of its CPU a span) or sdk (the "
-            "OpenTelemetry SDK's tracer; the budget bench's baseline arm)."
+            "spans by a shorter path, for about 40 % of its CPU a span; baggage attributes by "
+            "stack/common/baggage_spans.py) or sdk (the OpenTelemetry SDK's tracer and "
+            "opentelemetry-processor-baggage; the budget bench's baseline arm)."
         ),
     )
     server_spans: Literal["kit", "fastapi"] = Field(

@@ -72,7 +72,6 @@ def setup_telemetry(service: ServiceName, settings: Settings, version: str) -> T
     from opentelemetry._logs import set_logger_provider
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    from opentelemetry.processor.baggage import BaggageSpanProcessor
     from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
@@ -84,7 +83,7 @@ def setup_telemetry(service: ServiceName, settings: Settings, version: str) -> T
     propagation.install()
 
     tracer_provider = tracer_provider_class(settings)(resource=resource)
-    tracer_provider.add_span_processor(BaggageSpanProcessor(lambda k: k in BAGGAGE_ATTRIBUTES))
+    tracer_provider.add_span_processor(baggage_processor(settings))
     tracer_provider.add_span_processor(batching(settings, "spans")(span_exporter(settings)))
     trace.set_tracer_provider(tracer_provider)
 
@@ -140,6 +139,18 @@ def instrument_clients(tracer_provider: Any, source: str) -> None:
         tracer_provider=tracer_provider, meter_provider=NoOpMeterProvider()
     )
     RedisInstrumentor().instrument(tracer_provider=tracer_provider)
+
+
+def baggage_processor(settings: Settings) -> Any:
+    """What copies BAGGAGE_ATTRIBUTES onto every span: the kit's processor, or the package's
+    with the SDK's own span path (SPAN_PATH=sdk, the budget bench's baseline arm)."""
+    if settings.span_path == "sdk":
+        from opentelemetry.processor.baggage import BaggageSpanProcessor
+
+        return BaggageSpanProcessor(lambda k: k in BAGGAGE_ATTRIBUTES)
+    from stack.common.baggage_spans import BaggageAttributes
+
+    return BaggageAttributes(BAGGAGE_ATTRIBUTES)
 
 
 def tracer_provider_class(settings: Settings) -> Any:
@@ -232,7 +243,14 @@ def _is_probe(scope: MutableMapping[str, Any]) -> bool:
 
 
 def tracer(name: str = "stack") -> trace.Tracer:
-    return trace.get_tracer(name)
+    # The SDK's get_tracer builds two scope objects and resets the warnings filters each
+    # call, about 11 µs; the tracer it returns for a name is always the same one (issue 19).
+    return _tracer_of(trace.get_tracer_provider(), name)
+
+
+@functools.lru_cache(maxsize=64)
+def _tracer_of(provider: trace.TracerProvider, name: str) -> trace.Tracer:
+    return provider.get_tracer(name)
 
 
 def meter(name: str = "stack") -> metrics.Meter:
