@@ -206,15 +206,6 @@ def test_invalid_or_unsupported_raise_query_error(query: str, fragment: str) -> 
     assert info.value.line >= 1 and info.value.column >= 1
 
 
-def _ref_sort_key(v: object) -> tuple[int, int, object]:
-    # the ordering DataPrime's orderby has here: numbers, then strings, then nulls
-    if v is None:
-        return (1, 0, 0)
-    if isinstance(v, int | float):
-        return (0, 0, v)
-    return (0, 1, str(v))
-
-
 @pytest.mark.parametrize(
     "values",
     [
@@ -228,17 +219,23 @@ def _ref_sort_key(v: object) -> tuple[int, int, object]:
 @pytest.mark.parametrize("desc", [False, True])
 def test_stages_read_columns_as_rows_would(values: list[object], desc: bool) -> None:
     """orderby, groupby and dedupeby read a keypath's column in one pass; the order (stable,
-    nulls last both ways), the groups (first appearance) and the kept rows are those of
-    evaluating the keypath row by row."""
+    by _sort_key: numbers, then strings; nulls last both ways), the groups (first appearance)
+    and the kept rows are those of evaluating the keypath row by row."""
     from stack.dataprime import nodes as n
-    from stack.dataprime.executor import _dedupe_stage, _group_rows, _orderby_stage, compile_expr
+    from stack.dataprime.executor import (
+        _dedupe_stage,
+        _group_rows,
+        _orderby_stage,
+        _sort_key,
+        compile_expr,
+    )
 
     path = n.Path("d", ("x",), False, n.Pos(1, 1))
     rows = [{"$d.x": v, "$d.i": i} for i, v in enumerate(values)]
 
     ordered = _orderby_stage(((path, desc),))(rows)
     present = [r for r in rows if r["$d.x"] is not None]
-    present.sort(key=lambda r: _ref_sort_key(r["$d.x"]), reverse=desc)
+    present.sort(key=lambda r: _sort_key(r["$d.x"]), reverse=desc)
     assert [r["$d.i"] for r in ordered] == [
         r["$d.i"] for r in present + [r for r in rows if r["$d.x"] is None]
     ]
