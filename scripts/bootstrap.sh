@@ -48,7 +48,12 @@ fi
 stamp=".venv/.installed-$(cat pyproject.toml requirements/native.lock | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "==> installing Python dependencies into .venv (requirements/native.lock)"
-  .venv/bin/python -m pip install -q --require-hashes -r requirements/native.lock
+  # --no-deps: the lock is the whole closure (uv resolved it), so pip installs it as written
+  # and resolves nothing. Resolving, pip looks up a dependency's extra (pip-audit's
+  # `CacheControl[filecache]>=0.13.0`) on the index, finds a newer release than the lock's
+  # and refuses the lock in hash-checking mode. `pip check` then proves the closure complete.
+  .venv/bin/python -m pip install -q --no-deps --require-hashes -r requirements/native.lock
+  .venv/bin/python -m pip check
   # The kit itself, editable; its dependencies are the lock's (already there).
   .venv/bin/python -m pip install -q --no-deps -e .
   rm -f .venv/.installed-*

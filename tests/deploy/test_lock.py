@@ -68,7 +68,8 @@ def test_the_image_and_the_checkout_get_the_same_versions() -> None:
 
 def test_both_installers_install_the_locks() -> None:
     bootstrap = (REPO / "scripts" / "bootstrap.sh").read_text()
-    assert "pip install -q --require-hashes -r requirements/native.lock" in bootstrap
+    assert "pip install -q --no-deps --require-hashes -r requirements/native.lock" in bootstrap
+    assert "pip check" in bootstrap  # the lock's closure is complete
     assert "--no-deps -e ." in bootstrap
     # The stamp covers the lock: a re-pinned lock reinstalls.
     assert re.search(r"stamp=.*requirements/native\.lock", bootstrap)
