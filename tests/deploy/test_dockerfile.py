@@ -162,12 +162,13 @@ def test_dockerignore_keeps_context_small_and_secret_free(stages: dict) -> None:
 
 
 def installed_locks() -> dict[str, Path]:
-    """stage → the lock file its `pip install --require-hashes -r` installs (copied, then run)."""
+    """stage → the lock file its `pip install --no-deps --require-hashes -r` installs (copied,
+    then run)."""
     stages = {s.name: s for s in parse()[1]}
     out = {}
     for name in ("builder", "lab-builder"):
         runs = " ".join(stages[name].instructions("RUN"))
-        m = re.search(r"pip install --require-hashes -r (\S+\.lock)", runs)
+        m = re.search(r"pip install --no-deps --require-hashes -r (\S+\.lock)", runs)
         assert m, (name, runs)
         out[name] = REPO / "requirements" / m.group(1)
         assert out[name].is_file(), out[name]
