@@ -79,6 +79,16 @@ def test_a_failed_install_says_why_and_is_tried_again(
     assert not (cache / hub.LOCKFILE).exists()  # not taken for an install next time
 
 
+def test_an_npm_that_hangs_is_stopped_and_reported(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub, "NPM_TIMEOUT_S", 0.5)
+    monkeypatch.setenv("PATH", str(_fake_npm(tmp_path, "while :; do :; done\n")))
+    with pytest.raises(RuntimeError, match=r"took over 0.5 s \(is the registry reachable\?\)"):
+        hub.install_chp()
+    assert not (cache / hub.LOCKFILE).exists()
+
+
 def test_without_npm_the_error_names_what_to_install(
     tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
