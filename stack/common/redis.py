@@ -94,16 +94,21 @@ class FaultableConnection(Connection):
             raise
 
 
-def create_redis(settings: Settings) -> aioredis.Redis:
+def create_redis(
+    settings: Settings, *, socket_timeout: float = 5.0, retries: int = 8
+) -> aioredis.Redis:
+    """The process's client. `socket_timeout` bounds a reply's wait, so a blocking command
+    needs one longer than its BLOCK; `retries=0` leaves every failure to the caller (see
+    stack.services.worker: a retried blocking read would run past the caller's own checks)."""
     # TracedRedis: CLIENT spans once the service's telemetry is on (stack.common.redis_tracing).
     return TracedRedis.from_url(
         settings.redis_url,
         decode_responses=True,
         socket_connect_timeout=2,
-        socket_timeout=5,
+        socket_timeout=socket_timeout,
         health_check_interval=15,
         # A graceful Redis restart takes ~1 s; ride it out instead of failing requests.
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=8),
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=retries),
         retry_on_error=[ConnectionError, TimeoutError, BusyLoadingError],
         max_connections=200,
         connection_class=FaultableConnection,

@@ -23,7 +23,15 @@ from opentelemetry import context
 
 from stack.common.faults import mark_span
 from stack.common.problems import Problem
-from stack.common.redis import DEAD_STREAM, GROUP, JOB_PREFIX, STREAM, Entry, PendingEntries
+from stack.common.redis import (
+    DEAD_STREAM,
+    GROUP,
+    JOB_PREFIX,
+    STREAM,
+    Entry,
+    PendingEntries,
+    create_redis,
+)
 from stack.common.service import Service
 from stack.common.settings import ServiceName, Settings
 from stack.common.streams import ensure_group, stream_stats
@@ -52,6 +60,16 @@ class Worker:
         self.service = service
         self.settings = service.settings
         self.redis: aioredis.Redis = service.redis
+        # The stream read blocks for WORKER_BLOCK_MS, so it gets a client of its own: a reply
+        # timeout longer than the block, and no retries. With the shared client's (5 s, eight
+        # retries) an idle read timed out at its block's end and redis-py sent it again on a
+        # new connection, and again: one call that never came back to the pause gate below, so
+        # a queue_stall pause let the next job through, and after a Redis restart the retried
+        # read took entries a paused worker must leave in the stream. Errors come back here.
+        self.reader: aioredis.Redis = create_redis(
+            self.settings, socket_timeout=self.settings.worker_block_ms / 1000 + 5, retries=0
+        )
+        self._consuming: asyncio.Task[None] | None = None
         self.consumer = self.settings.worker_consumer or f"worker-{socket.gethostname()}"
         _meter = meter("stack.worker")
         self.jobs_processed = _meter.create_counter(
@@ -74,14 +92,20 @@ class Worker:
     async def startup(self) -> None:
         with untraced():
             await ensure_group(self.redis)
-        self.service.spawn(self._consume(), "consume")
+        self._consuming = self.service.spawn(self._consume(), "consume")
         self.service.spawn(self._reclaim(), "reclaim")
 
     async def drain(self) -> None:
         self.stopping.set()
+        # Stop reading first: a read cut short leaves what it got pending for this consumer,
+        # whose next life reads its own pending entries before new ones.
+        if self._consuming is not None:
+            self._consuming.cancel()
+            await asyncio.wait({self._consuming})
         if self.inflight:
             log.info("draining in-flight jobs", extra={"fields": {"jobs": len(self.inflight)}})
             await asyncio.wait(self.inflight, timeout=self.settings.shutdown_grace_seconds)
+        await self.reader.aclose()
 
     async def stats(self) -> dict[str, Any]:
         return {
@@ -114,7 +138,7 @@ class Worker:
                 continue
             try:
                 with untraced():
-                    answer = await redis.xreadgroup(
+                    answer = await self.reader.xreadgroup(
                         GROUP,
                         self.consumer,
                         {STREAM: cursor},
@@ -135,6 +159,11 @@ class Worker:
                     cursor, backlog = ">", False
                     continue
                 cursor = entries[-1][0]  # continue through our pending list
+            if entries:
+                # A pause that arrived while the read was waiting: what it brought waits too.
+                await self._stall_gate()
+                if self.stopping.is_set():
+                    return  # left pending: this consumer's next life reads them first
             for message_id, fields in entries:
                 if not fields:  # trimmed away while pending
                     with untraced():

@@ -29,7 +29,7 @@ def test_stream_pending_entries_and_faults_survive_a_redis_restart(stack, admin:
         "latency", "validation-service", params={"ms": 1}, probability=0.0, ttl_seconds=300
     )
     try:
-        time.sleep(1.5)  # the worker polls fault state every 0.5 s
+        time.sleep(1.5)  # the pause reaches the worker over pub/sub at once
         tag = uuid.uuid4().hex[:6]
         texts = [f"errors from checkout by status code (persist {tag} {i})" for i in range(6)]
         answers = asyncio.run(

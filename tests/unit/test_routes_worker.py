@@ -14,6 +14,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from stack.common.faults import store as fault_store
+from stack.common.faults.model import Fault, FaultSpec
 from stack.common.redis import GROUP, JOB_PREFIX, STREAM
 from stack.common.settings import ServiceName, Settings
 from stack.services import processing, queue, storage, worker
@@ -66,6 +68,125 @@ def test_worker_processes_and_stores_jobs(route_settings: Settings) -> None:
             assert stats["inflight"] == 0 and stats["dead"] == 0
             # both entries acknowledged: nothing pending for the group
             assert (await redis.xpending(STREAM, GROUP))["pending"] == 0
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_pause_holds_a_job_that_reaches_a_read_already_waiting(route_settings: Settings) -> None:
+    """An idle worker waits on the stream in a blocking read. A queue_stall pause that arrives
+    meanwhile must also hold the job that read brings back: nothing runs until it is cleared.
+    (The read used to be retried past its block, so it never came back to the pause gate.)"""
+    settings = route_settings.model_copy(
+        update={"worker_consumer": "worker-test", "worker_block_ms": 4000}
+    )
+    job_id = uuid.uuid4().hex
+
+    async def scenario() -> None:
+        redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        port = settings.port
+        async with (
+            serving(processing.create_app(settings), port(ServiceName.PROCESSING)),
+            serving(storage.create_app(settings), port(ServiceName.STORAGE)),
+            client_for(queue.create_app(settings, redis=redis)) as q,
+            client_for(app := worker.create_app(settings, redis=redis)) as w,
+        ):
+
+            async def reading() -> bool:
+                clients = await redis.client_list()
+                return any(c["cmd"] == "xreadgroup" and "b" in c["flags"] for c in clients)
+
+            await _until(reading)  # the worker waits on the stream
+            pause = Fault.create(
+                FaultSpec(
+                    kind="queue_stall",
+                    target="queue-worker",
+                    params={"mode": "pause"},
+                    ttl_seconds=60,
+                )
+            )
+            await fault_store.add_fault(redis, pause)
+            engine = app.state.worker.service.faults
+
+            async def paused() -> bool:
+                return bool(engine.active("queue_stall"))
+
+            await _until(paused)
+            assert await reading(), "the read began before the pause and is still waiting"
+            job = {"job_id": job_id, "question": "q", "query": "source logs | limit 3"}
+            assert (await q.post("/jobs", json={**job, "intent": "errors"})).status_code == 202
+            await asyncio.sleep(1.5)
+            status = await redis.hgetall(f"{JOB_PREFIX}{job_id}")
+            assert status["status"] == "queued", f"a paused worker ran it: {status['status']}"
+            assert (await w.get("/stats")).json()["processed"] == 0
+
+            await fault_store.remove_fault(redis, pause.id)
+
+            async def done() -> bool:
+                return (await redis.hget(f"{JOB_PREFIX}{job_id}", "status")) == "done"
+
+            await _until(done)  # held, not lost: it runs once the pause is cleared
+        await redis.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_paused_worker_does_not_read_again_when_its_connection_drops(
+    route_settings: Settings,
+) -> None:
+    """A Redis restart drops the connection a worker waits on. A paused worker must not send
+    its read again on a new connection (redis-py's retry used to): the jobs that arrive stay in
+    the stream, undelivered, until the pause is cleared. The worker builds its own Redis clients
+    here, as on the stack; the kill stands in for the restart."""
+    settings = route_settings.model_copy(update={"worker_consumer": "worker-test"})
+    job_id = uuid.uuid4().hex
+
+    async def scenario() -> None:
+        redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        port = settings.port
+        async with (
+            serving(processing.create_app(settings), port(ServiceName.PROCESSING)),
+            serving(storage.create_app(settings), port(ServiceName.STORAGE)),
+            client_for(queue.create_app(settings, redis=redis)) as q,
+            client_for(app := worker.create_app(settings)),
+        ):
+
+            async def readers() -> list[str]:
+                clients = await redis.client_list()
+                return [c["id"] for c in clients if c["cmd"] == "xreadgroup" and "b" in c["flags"]]
+
+            waiting = await _until(readers)
+            pause = Fault.create(
+                FaultSpec(
+                    kind="queue_stall",
+                    target="queue-worker",
+                    params={"mode": "pause"},
+                    ttl_seconds=60,
+                )
+            )
+            await fault_store.add_fault(redis, pause)
+            engine = app.state.worker.service.faults
+
+            async def paused() -> bool:
+                return bool(engine.active("queue_stall"))
+
+            await _until(paused)
+            for client_id in waiting:
+                await redis.client_kill_filter(_id=client_id)
+            await asyncio.sleep(0.5)
+            job = {"job_id": job_id, "question": "q", "query": "source logs | limit 3"}
+            assert (await q.post("/jobs", json={**job, "intent": "errors"})).status_code == 202
+            await asyncio.sleep(1.5)
+            group = {g["name"]: g for g in await redis.xinfo_groups(STREAM)}[GROUP]
+            assert group["lag"] == 1, "a paused worker read the stream again after the drop"
+            assert await redis.hget(f"{JOB_PREFIX}{job_id}", "status") == "queued"
+
+            await fault_store.remove_fault(redis, pause.id)
+
+            async def done() -> bool:
+                return (await redis.hget(f"{JOB_PREFIX}{job_id}", "status")) == "done"
+
+            await _until(done)
         await redis.aclose()
 
     asyncio.run(scenario())
