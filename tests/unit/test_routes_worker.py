@@ -7,11 +7,13 @@ through queue-service's app."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import httpx
 import redis.asyncio as aioredis
 
 from stack.common.faults import store as fault_store
@@ -73,6 +75,64 @@ def test_worker_processes_and_stores_jobs(route_settings: Settings) -> None:
     asyncio.run(scenario())
 
 
+@contextlib.asynccontextmanager
+async def _paused_world(
+    settings: Settings, redis: aioredis.Redis, *, own_clients: bool
+) -> AsyncIterator[tuple[httpx.AsyncClient, Callable[[], Awaitable[Fault]]]]:
+    """processing and storage served, queue-service's app, and an idle worker waiting on the
+    stream (its own Redis clients, as on the stack, or the test's). Yields the queue client and
+    `pause()`, which adds a queue_stall pause and returns once the worker has it."""
+    port = settings.port
+    app = worker.create_app(settings) if own_clients else worker.create_app(settings, redis=redis)
+    async with (
+        serving(processing.create_app(settings), port(ServiceName.PROCESSING)),
+        serving(storage.create_app(settings), port(ServiceName.STORAGE)),
+        client_for(queue.create_app(settings, redis=redis)) as q,
+        client_for(app),
+    ):
+        await _until(lambda: _waiting_reads(redis))
+        engine = app.state.worker.service.faults
+
+        async def pause() -> Fault:
+            spec = FaultSpec(
+                kind="queue_stall", target="queue-worker", params={"mode": "pause"}, ttl_seconds=60
+            )
+            fault = Fault.create(spec)
+            await fault_store.add_fault(redis, fault)
+
+            async def paused() -> bool:
+                return bool(engine.active("queue_stall"))
+
+            await _until(paused)
+            return fault
+
+        yield q, pause
+
+
+async def _waiting_reads(redis: aioredis.Redis) -> list[str]:
+    """Ids of the connections blocked in XREADGROUP (the worker waiting on the stream)."""
+    clients = await redis.client_list()
+    return [c["id"] for c in clients if c["cmd"] == "xreadgroup" and "b" in c["flags"]]
+
+
+async def _enqueue_then_status(q: httpx.AsyncClient, redis: aioredis.Redis, job_id: str) -> str:
+    """Enqueue a job, give a worker that should not run it time to, and return its status."""
+    job = {"job_id": job_id, "question": "q", "query": "source logs | limit 3", "intent": "errors"}
+    assert (await q.post("/jobs", json=job)).status_code == 202
+    await asyncio.sleep(1.5)
+    return str(await redis.hget(f"{JOB_PREFIX}{job_id}", "status"))
+
+
+async def _clear_and_wait_done(redis: aioredis.Redis, pause: Fault, job_id: str) -> None:
+    """Held, not lost: once the pause is cleared the job runs."""
+    await fault_store.remove_fault(redis, pause.id)
+
+    async def done() -> bool:
+        return (await redis.hget(f"{JOB_PREFIX}{job_id}", "status")) == "done"
+
+    await _until(done)
+
+
 def test_a_pause_holds_a_job_that_reaches_a_read_already_waiting(route_settings: Settings) -> None:
     """An idle worker waits on the stream in a blocking read. A queue_stall pause that arrives
     meanwhile must also hold the job that read brings back: nothing runs until it is cleared.
@@ -84,48 +144,12 @@ def test_a_pause_holds_a_job_that_reaches_a_read_already_waiting(route_settings:
 
     async def scenario() -> None:
         redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-        port = settings.port
-        async with (
-            serving(processing.create_app(settings), port(ServiceName.PROCESSING)),
-            serving(storage.create_app(settings), port(ServiceName.STORAGE)),
-            client_for(queue.create_app(settings, redis=redis)) as q,
-            client_for(app := worker.create_app(settings, redis=redis)) as w,
-        ):
-
-            async def reading() -> bool:
-                clients = await redis.client_list()
-                return any(c["cmd"] == "xreadgroup" and "b" in c["flags"] for c in clients)
-
-            await _until(reading)  # the worker waits on the stream
-            pause = Fault.create(
-                FaultSpec(
-                    kind="queue_stall",
-                    target="queue-worker",
-                    params={"mode": "pause"},
-                    ttl_seconds=60,
-                )
-            )
-            await fault_store.add_fault(redis, pause)
-            engine = app.state.worker.service.faults
-
-            async def paused() -> bool:
-                return bool(engine.active("queue_stall"))
-
-            await _until(paused)
-            assert await reading(), "the read began before the pause and is still waiting"
-            job = {"job_id": job_id, "question": "q", "query": "source logs | limit 3"}
-            assert (await q.post("/jobs", json={**job, "intent": "errors"})).status_code == 202
-            await asyncio.sleep(1.5)
-            status = await redis.hgetall(f"{JOB_PREFIX}{job_id}")
-            assert status["status"] == "queued", f"a paused worker ran it: {status['status']}"
-            assert (await w.get("/stats")).json()["processed"] == 0
-
-            await fault_store.remove_fault(redis, pause.id)
-
-            async def done() -> bool:
-                return (await redis.hget(f"{JOB_PREFIX}{job_id}", "status")) == "done"
-
-            await _until(done)  # held, not lost: it runs once the pause is cleared
+        async with _paused_world(settings, redis, own_clients=False) as (q, pause):
+            fault = await pause()
+            assert await _waiting_reads(redis), "the read began before the pause and still waits"
+            status = await _enqueue_then_status(q, redis, job_id)
+            assert status == "queued", f"a paused worker ran the job: {status}"
+            await _clear_and_wait_done(redis, fault, job_id)
         await redis.aclose()
 
     asyncio.run(scenario())
@@ -143,50 +167,16 @@ def test_a_paused_worker_does_not_read_again_when_its_connection_drops(
 
     async def scenario() -> None:
         redis = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-        port = settings.port
-        async with (
-            serving(processing.create_app(settings), port(ServiceName.PROCESSING)),
-            serving(storage.create_app(settings), port(ServiceName.STORAGE)),
-            client_for(queue.create_app(settings, redis=redis)) as q,
-            client_for(app := worker.create_app(settings)),
-        ):
-
-            async def readers() -> list[str]:
-                clients = await redis.client_list()
-                return [c["id"] for c in clients if c["cmd"] == "xreadgroup" and "b" in c["flags"]]
-
-            waiting = await _until(readers)
-            pause = Fault.create(
-                FaultSpec(
-                    kind="queue_stall",
-                    target="queue-worker",
-                    params={"mode": "pause"},
-                    ttl_seconds=60,
-                )
-            )
-            await fault_store.add_fault(redis, pause)
-            engine = app.state.worker.service.faults
-
-            async def paused() -> bool:
-                return bool(engine.active("queue_stall"))
-
-            await _until(paused)
+        async with _paused_world(settings, redis, own_clients=True) as (q, pause):
+            waiting = await _waiting_reads(redis)
+            fault = await pause()
             for client_id in waiting:
                 await redis.client_kill_filter(_id=client_id)
             await asyncio.sleep(0.5)
-            job = {"job_id": job_id, "question": "q", "query": "source logs | limit 3"}
-            assert (await q.post("/jobs", json={**job, "intent": "errors"})).status_code == 202
-            await asyncio.sleep(1.5)
+            assert await _enqueue_then_status(q, redis, job_id) == "queued"
             group = {g["name"]: g for g in await redis.xinfo_groups(STREAM)}[GROUP]
             assert group["lag"] == 1, "a paused worker read the stream again after the drop"
-            assert await redis.hget(f"{JOB_PREFIX}{job_id}", "status") == "queued"
-
-            await fault_store.remove_fault(redis, pause.id)
-
-            async def done() -> bool:
-                return (await redis.hget(f"{JOB_PREFIX}{job_id}", "status")) == "done"
-
-            await _until(done)
+            await _clear_and_wait_done(redis, fault, job_id)
         await redis.aclose()
 
     asyncio.run(scenario())
