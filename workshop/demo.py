@@ -190,7 +190,7 @@ def _slowest_trace(cfg: NativeConfig, start: float, end: float) -> tuple[str, fl
         return None
     slowest = max(found, key=lambda t: t.duration_ms)
     console.rule("[bold]The slowest request of the latency phase")
-    console.print(waterfall_text(trace_spans(spans, slowest.trace_id)))
+    console.print(waterfall_text(trace_spans(spans, slowest.trace_id), max_width=console.width))
     console.print(f"`workshop traces show {slowest.trace_id[:12]}` shows it again.")
     t0 = slowest.start_ns / 1e9
     return slowest.trace_id, t0, t0 + slowest.duration_ms / 1000
@@ -294,9 +294,18 @@ def _where_to_look(
         console.print("APM → Service Catalog: validation-service latency, query-service errors.")
     console.print(f"Infrastructure: {info['infrastructure']}")
     if not links.coralogix_configured():
-        console.print(
-            f"  workshop traces --attendee {ATTENDEE} --min-ms 300   slow traces of the latency phase\n"  # noqa: E501
-            f"  workshop traces --attendee {ATTENDEE} --errors       failed traces of the error phase\n"  # noqa: E501
-            "  workshop traces show <trace id>                  one waterfall\n"
-            "Set CX_PRIVATE_KEY (and restart) to send the same telemetry to Coralogix."
-        )
+        # A grid keeps each command on one line and wraps its description beside it.
+        hints = Table.grid(padding=(0, 3))
+        hints.add_column(no_wrap=True)
+        hints.add_column()
+        for command, what in (
+            (
+                f"workshop traces --attendee {ATTENDEE} --min-ms 300",
+                "slow traces (latency phase)",
+            ),
+            (f"workshop traces --attendee {ATTENDEE} --errors", "failed traces (error phase)"),
+            ("workshop traces show <trace id>", "one waterfall"),
+        ):
+            hints.add_row(f"  {command}", what)
+        console.print(hints)
+        console.print("Set CX_PRIVATE_KEY (and restart) to send the same telemetry to Coralogix.")

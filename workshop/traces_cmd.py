@@ -129,9 +129,7 @@ def show(
     if not spans:
         console.print(f"[red]Trace {trace_id} not found in {d}.[/red]")
         raise typer.Exit(1)
-    longest = max(len(s.name) + 2 * 6 for s in spans)  # rough width of the tree column
-    bar_width = max(10, min(60, console.width - longest - 50))
-    console.print(waterfall_text(spans, width=bar_width))
+    console.print(waterfall_text(spans, max_width=console.width))
     start = min(s.start_ns for s in spans)
     end = max(s.start_ns + int(s.duration_ms * 1e6) for s in spans)
     tid = spans[0].trace_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -146,8 +146,73 @@ def _bar(offset: float, length: float, total: float, width: int) -> str:
     return (" " * start + "█" * full + (_EIGHTHS[rest] if rest else "")).ljust(width)
 
 
-def waterfall_text(spans_of_trace: Sequence[Span], *, width: int = 40) -> Any:
-    """A Rich table: indented span tree, service, offset, duration and a timing bar.
+# The timeline column: never narrower than this (a bar needs room to show where a span sits),
+# never wider than this (wider adds nothing a reader can see).
+_MIN_BAR = 20
+_MAX_BAR = 60
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """How a waterfall fits a terminal: set once for the whole table, so rich never has to
+    squeeze a column (squeezing cut the bars' right end off, and with it the async half of a
+    trace, and dropped the start and duration columns at 80 columns)."""
+
+    indent: int  # cells per tree level
+    start: bool  # the offset column
+    short_services: bool  # "query" for "query-service"
+    label_width: int | None  # a cap on the operation column (cut with …), None: as wide as needed
+    bar: int
+
+
+def _label(depth: int, span: Span, indent: int) -> str:
+    marker = " ⚡" if any(e.get("name") == "fault.injected" for e in span.events) else ""
+    return " " * (indent * depth) + ("└ " if depth else "") + span.name + marker
+
+
+def _service(span: Span, short: bool) -> str:
+    return span.service.removesuffix("-service") if short else span.service
+
+
+def _layout(rows: Sequence[tuple[int, Span]], t0: int, max_width: int) -> _Layout:
+    """The widest layout whose bars get at least `_MIN_BAR` cells in `max_width`.
+
+    Given up in this order while the bars would be narrower: the start column (the bar shows
+    the offset), half the indentation, the services' "-service" suffix, then the operation
+    names' ends."""
+    from rich.cells import cell_len
+
+    def column(header: str, values: Iterable[str]) -> int:
+        return max(cell_len(header), *(cell_len(v) for v in values))
+
+    duration = column("duration", (f"{s.duration_ms:.1f} ms" for _, s in rows))
+    start = column("start", (f"+{(s.start_ns - t0) / 1e6:.1f} ms" for _, s in rows))
+
+    def fixed(layout: _Layout) -> int:
+        columns = 5 if layout.start else 4
+        services = column("service", (_service(s, layout.short_services) for _, s in rows))
+        # a table's edges: one border per column and one more, one cell of padding each side
+        return 3 * columns + 1 + services + duration + (start if layout.start else 0)
+
+    candidates = (
+        _Layout(indent=2, start=True, short_services=False, label_width=None, bar=0),
+        _Layout(indent=2, start=False, short_services=False, label_width=None, bar=0),
+        _Layout(indent=1, start=False, short_services=False, label_width=None, bar=0),
+        _Layout(indent=1, start=False, short_services=True, label_width=None, bar=0),
+    )
+    for layout in candidates:
+        label = column("operation", (_label(d, s, layout.indent) for d, s in rows))
+        room = max_width - fixed(layout) - label
+        if room >= _MIN_BAR:
+            return replace(layout, bar=min(room, _MAX_BAR))
+    cap = max(12, max_width - fixed(layout) - _MIN_BAR)
+    return replace(layout, label_width=cap, bar=max(8, max_width - fixed(layout) - cap))
+
+
+def waterfall_text(spans_of_trace: Sequence[Span], *, max_width: int = 120) -> Any:
+    """A Rich table that fits `max_width` cells (pass the console's width): indented span tree,
+    service, offset, duration and a timing bar; narrower terminals give up columns and cells
+    in the order `_layout` says, never a span's bar or duration.
 
     Error spans are red; spans with a ``fault.injected`` event are marked with ⚡.
     """
@@ -160,29 +225,36 @@ def waterfall_text(spans_of_trace: Sequence[Span], *, width: int = 40) -> Any:
     t0 = min(s.start_ns for s in spans)
     total_ms = (max(s.end_ns for s in spans) - t0) / 1e6
     trace_id = spans[0].trace_id
+    rows = build_tree(spans)
+    layout = _layout(rows, t0, max_width)
     table = Table(
         title=f"trace {trace_id} · {len(spans)} spans · {total_ms:.1f} ms",
         title_justify="left",
         expand=False,
     )
-    table.add_column("operation", no_wrap=True)
+    table.add_column("operation", no_wrap=True, overflow="ellipsis", max_width=layout.label_width)
     table.add_column("service", no_wrap=True)
-    table.add_column("start", justify="right", no_wrap=True)
+    if layout.start:
+        table.add_column("start", justify="right", no_wrap=True)
     table.add_column("duration", justify="right", no_wrap=True)
-    table.add_column("timeline", no_wrap=True)
-    for depth, s in build_tree(spans):
+    table.add_column("timeline", no_wrap=True, width=layout.bar)
+    for depth, s in rows:
         offset_ms = (s.start_ns - t0) / 1e6
         style = "red" if s.is_error else None
-        marker = " ⚡" if any(e.get("name") == "fault.injected" for e in s.events) else ""
-        label = Text("  " * depth + ("└ " if depth else "") + s.name + marker, style=style)
-        bar_style = "red" if s.is_error else "cyan"
-        table.add_row(
-            label,
-            Text(s.service, style=style),
-            f"+{offset_ms:.1f} ms",
+        cells: list[Any] = [
+            Text(_label(depth, s, layout.indent), style=style),
+            Text(_service(s, layout.short_services), style=style),
+        ]
+        if layout.start:
+            cells.append(f"+{offset_ms:.1f} ms")
+        cells += [
             Text(f"{s.duration_ms:.1f} ms", style=style),
-            Text(_bar(offset_ms, s.duration_ms, total_ms, width), style=bar_style),
-        )
+            Text(
+                _bar(offset_ms, s.duration_ms, total_ms, layout.bar),
+                style="red" if s.is_error else "cyan",
+            ),
+        ]
+        table.add_row(*cells)
     return table
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ def test_demo_fast(stack, tmp_path):
     env = {
         **os.environ,
         **cfg.to_env(),
-        "COLUMNS": "160",
+        "COLUMNS": "80",  # what a terminal, or a CI log, gives by default
     }
     for key in ("CX_PRIVATE_KEY", "CX_API_KEY", "CX_TEAM_URL", "CX_TEAM_NAME"):
         env.pop(key, None)
@@ -43,6 +44,16 @@ def test_demo_fast(stack, tmp_path):
     assert data["errors"]["error_ratio"] > 0
     assert data["baseline"]["error_ratio"] < 0.05
     assert "workshop traces" in out and "workshop down" in out
+    # The slowest trace's waterfall fits 80 columns: every span keeps its duration and its bar,
+    # the job's spans after the fault included.
+    waterfall = out[out.index("The slowest request") : out.index("shows it again")]
+    rows = [line for line in waterfall.splitlines() if line.startswith("│")]
+    assert len(rows) >= 20 and all(len(line) <= 80 for line in waterfall.splitlines())
+    for row in rows:
+        *_, duration, timeline = row.strip("│").split("│")
+        assert re.fullmatch(r"\s*\d+\.\d ms\s*", duration), row
+        assert timeline.strip() and "…" not in timeline, row
+    assert "process stream:jobs" in waterfall
     # no team host configured: no Coralogix link, one hint; the host to pick is printed
     assert "set CX_TEAM_URL to get links" in out and "/explore?" not in out
     assert "Infrastructure Explorer" in out and "host.name" in out

@@ -274,6 +274,82 @@ def test_waterfall_text_renders_tree_with_bars(telemetry_dir: Path) -> None:
     assert "color: #800000" in redis_html
 
 
+# A question's trace as the demo draws it after its latency phase: eight services, seven levels
+# deep, a 400 ms fault on validation-service, then the job's spans in the trace's last 2 %.
+# (service, name, parent index, start ms, duration ms)
+QUESTION = [
+    ("api-gateway", "POST /api/queries", None, 0.0, 473.4),
+    ("api-gateway", "POST", 0, 0.8, 14.5),
+    ("query-service", "POST /generate", 1, 1.5, 14.2),
+    ("query-service", "GET", 2, 1.9, 3.4),
+    ("query-service", "chat workshop-dataprime-1", 2, 5.6, 8.8),
+    ("query-service", "POST", 4, 5.7, 8.5),
+    ("external-api-service", "POST /v1/chat/completions", 5, 6.4, 7.5),
+    ("query-service", "SET", 2, 14.5, 0.5),
+    ("api-gateway", "POST", 0, 15.5, 452.6),
+    ("validation-service", "POST /validate", 8, 67.3, 400.6),
+    ("api-gateway", "POST", 0, 468.4, 3.5),
+    ("queue-service", "POST /jobs", 10, 469.0, 2.8),
+    ("queue-service", "send stream:jobs", 11, 469.3, 2.2),
+    ("queue-service", "HSET EXPIRE XADD", 12, 469.5, 1.7),
+    ("queue-worker", "process stream:jobs", 12, 471.2, 7.4),
+    ("queue-worker", "HSET", 14, 471.3, 1.5),
+    ("queue-worker", "POST", 14, 473.0, 1.8),
+    ("processing-service", "POST /execute", 16, 473.6, 1.5),
+    ("queue-worker", "PUT", 14, 475.0, 1.7),
+    ("storage-service", "PUT /results/{job_id}", 18, 475.6, 1.1),
+    ("storage-service", "INSERT feedback.db", 19, 476.1, 0.3),
+    ("queue-worker", "HSET XACK", 14, 476.8, 1.4),
+]
+
+
+@pytest.fixture
+def question_trace(tmp_path: Path) -> list:
+    fault = {"name": "fault.injected", "timeUnixNano": str(T0), "attributes": []}
+    lines = []
+    for i, (service, name, parent, start, duration) in enumerate(QUESTION):
+        sid, pid = f"{i + 1:016x}", "" if parent is None else f"{parent + 1:016x}"
+        events = [fault] if name == "POST /validate" else ()
+        lines.append(
+            traces_line(service, span(TRACE_A, sid, pid, name, start, duration, events=events))
+        )
+    (tmp_path / "traces.jsonl").write_text("\n".join(lines) + "\n")
+    return trace_spans(load_spans(tmp_path), TRACE_A)
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 120, 160])
+def test_the_waterfall_fits_the_terminal_with_every_bar_and_duration(
+    question_trace: list, width: int
+) -> None:
+    """Each row keeps its whole bar and duration at any usual width; nothing is squeezed."""
+    console = Console(width=width, record=True)
+    console.print(waterfall_text(question_trace, max_width=console.width))
+    lines = console.export_text().splitlines()
+    rows = [line for line in lines if line.startswith("│")]
+    assert len(rows) == len(QUESTION) and all(len(line) <= width for line in lines)
+    # the table's rows are the tree, depth first
+    tree = {i: [j for j, q in enumerate(QUESTION) if q[2] == i] for i in range(len(QUESTION))}
+
+    def walk(i: int) -> list[int]:
+        return [i, *(k for j in tree[i] for k in walk(j))]
+
+    order = walk(0)
+    first_cell = []
+    for row, i in zip(rows, order, strict=True):
+        service, _name, _parent, _start, duration = QUESTION[i]
+        cells = [c.strip() for c in row.strip("│").split("│")]
+        timeline = row.rstrip("│").rsplit("│", 1)[1]
+        assert f"{duration:.1f} ms" in cells, (row, duration)  # the duration, whole
+        assert service.removesuffix("-service") in cells[1]
+        assert timeline.strip() and "…" not in timeline, row  # a bar, not cut off
+        first_cell.append(len(timeline) - len(timeline.lstrip()))
+    # the bars are where the spans are: the job's spans at the right end, after the fault
+    assert first_cell[order.index(14)] > first_cell[order.index(9)] > first_cell[0]
+    if width >= 160:  # room for everything: full names, the offsets, nothing cut
+        assert "…" not in "\n".join(lines)
+        assert "+476.8 ms" in rows[-1] and "external-api-service" in "\n".join(rows)
+
+
 def test_waterfall_figure(telemetry_dir: Path) -> None:
     spans = trace_spans(load_spans(telemetry_dir), TRACE_A)
     fig = waterfall_figure(spans)
