@@ -8,11 +8,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from labs.runtime import links
-from labs.telemetry import load_spans, signal_files, trace_spans, traces, waterfall_text
+from labs.telemetry import (
+    load_spans,
+    signal_files,
+    trace_spans,
+    traces,
+    traces_table,
+    waterfall_text,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,25 +93,7 @@ def list_traces(
     if not found:
         console.print(f"[yellow]No traces match these filters in {d}.[/yellow]")
         raise typer.Exit(0)
-    table = Table(title=f"{len(found)} most recent traces ({d})", title_justify="left")
-    table.add_column("trace id", no_wrap=True)
-    table.add_column("start (UTC)", no_wrap=True)
-    table.add_column("root operation", min_width=12)
-    table.add_column("duration", justify="right", no_wrap=True)
-    table.add_column("spans", justify="right", no_wrap=True)
-    table.add_column("services")
-    table.add_column("attendee")
-    for t in found:
-        style = "red" if t.error else None
-        table.add_row(
-            t.trace_id,
-            t.start.strftime("%H:%M:%S.%f")[:-3],
-            Text(f"{t.root_service}: {t.root_name}", style=style),
-            Text(f"{t.duration_ms:.1f} ms", style=style),
-            str(t.span_count),
-            ", ".join(t.services),
-            t.attendee or "",
-        )
+    table = traces_table(found, max_width=console.width, attendee=not attendee, source=str(d))
     console.print(table)
     console.print(
         "[dim]workshop traces show <TRACE_ID> draws the waterfall (a prefix works).[/dim]"

@@ -23,6 +23,7 @@ from labs.telemetry.traces import (
     build_tree,
     trace_spans,
     traces,
+    traces_table,
     waterfall_figure,
     waterfall_text,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "signal_files",
     "trace_spans",
     "traces",
+    "traces_table",
     "waterfall_figure",
     "waterfall_text",
 ]

@@ -258,6 +258,109 @@ def waterfall_text(spans_of_trace: Sequence[Span], *, max_width: int = 120) -> A
     return table
 
 
+# The listing's flexible column (the root operation) gets at least this many cells before
+# the next layout gives something up.
+_MIN_ROOT = 30
+
+
+@dataclass(frozen=True, slots=True)
+class _ListLayout:
+    ids: int  # characters of the trace id shown (`workshop traces show` takes a prefix)
+    clock: int  # 12: HH:MM:SS.mmm, 8: HH:MM:SS
+    root_service: bool  # "api-gateway: POST /api/queries" or "POST /api/queries"
+    services: str  # "names", "count" or "" (no column)
+
+
+_LIST_LAYOUTS = (
+    _ListLayout(ids=32, clock=12, root_service=True, services="names"),
+    _ListLayout(ids=32, clock=12, root_service=True, services="count"),
+    _ListLayout(ids=12, clock=8, root_service=True, services="count"),
+    _ListLayout(ids=12, clock=8, root_service=False, services=""),
+)
+
+
+def traces_table(
+    found: Sequence[TraceSummary], *, max_width: int, attendee: bool, source: str = ""
+) -> Any:
+    """A Rich table of trace summaries that fits `max_width` cells (pass the console's width).
+
+    Wide: the whole trace id, the start to the millisecond, the root operation, duration, span
+    count and the services by name. Narrower, in the order of `_LIST_LAYOUTS`: the services
+    become a count; the ids a 12-character prefix and the start whole seconds; then the count
+    and the root's service go. The root operation keeps the rest and is cut last: the first
+    layout where every root fits whole is taken, else the first that gives it 30 cells. `attendee`
+    adds its column (pointless when the listing is one attendee's); `source` names where the
+    spans were read, in the title."""
+    from rich.cells import cell_len
+    from rich.table import Table
+    from rich.text import Text
+
+    def column(header: str, values: Iterable[str]) -> int:
+        return max(cell_len(header), *(cell_len(v) for v in values))
+
+    def root(t: TraceSummary, layout: _ListLayout) -> str:
+        return f"{t.root_service}: {t.root_name}" if layout.root_service else t.root_name
+
+    def services(t: TraceSummary, layout: _ListLayout) -> str:
+        return ", ".join(t.services) if layout.services == "names" else str(len(t.services))
+
+    def clock_header(layout: _ListLayout) -> str:
+        return "start (UTC)" if layout.clock == 12 else "UTC"
+
+    durations = column("duration", (f"{t.duration_ms:.1f} ms" for t in found))
+    spans = column("spans", (str(t.span_count) for t in found))
+    who = column("attendee", (t.attendee or "" for t in found)) if attendee else 0
+
+    def room(layout: _ListLayout) -> tuple[int, int]:
+        """(cells left for the root operation, cells it needs)."""
+        columns = 5 + bool(layout.services) + attendee
+        fixed = (
+            column("trace id", [" " * layout.ids])
+            + column(clock_header(layout), [" " * layout.clock])
+            + durations
+            + spans
+            + (column("services", (services(t, layout) for t in found)) if layout.services else 0)
+            + who
+        )
+        need = column("root operation", (root(t, layout) for t in found))
+        return max_width - (3 * columns + 1) - fixed, need
+
+    # The richest layout that shows every root operation whole, else the richest that gives
+    # them `_MIN_ROOT` cells, else the narrowest.
+    fits = [(layout, *room(layout)) for layout in _LIST_LAYOUTS]
+    layout, left, _ = next(
+        (f for f in fits if f[1] >= f[2]),
+        next((f for f in fits if f[1] >= _MIN_ROOT), fits[-1]),
+    )
+    title = f"{len(found)} most recent traces" + (f" ({source})" if source else "")
+    table = Table(title=title, title_justify="left")
+    table.add_column("trace id", no_wrap=True)
+    table.add_column(clock_header(layout), no_wrap=True)
+    table.add_column("root operation", no_wrap=True, overflow="ellipsis", max_width=max(8, left))
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("spans", justify="right", no_wrap=True)
+    if layout.services:
+        justify = "left" if layout.services == "names" else "right"
+        table.add_column("services", justify=justify, no_wrap=True)
+    if attendee:
+        table.add_column("attendee", no_wrap=True)
+    for t in found:
+        style = "red" if t.error else None
+        row: list[Any] = [
+            t.trace_id[: layout.ids],
+            t.start.strftime("%H:%M:%S.%f")[:-3][: layout.clock],
+            Text(root(t, layout), style=style),
+            Text(f"{t.duration_ms:.1f} ms", style=style),
+            str(t.span_count),
+        ]
+        if layout.services:
+            row.append(services(t, layout))
+        if attendee:
+            row.append(t.attendee or "")
+        table.add_row(*row)
+    return table
+
+
 def waterfall_figure(spans_of_trace: Sequence[Span]) -> Any:
     """A matplotlib Figure with one horizontal bar per span (for notebooks).
 

@@ -178,11 +178,16 @@ def test_workshop_traces_cli_lists_and_draws(stack, traced_question) -> None:
         [sys.executable, "-m", "workshop.cli", "traces", "--attendee", traced_question["attendee"]],
         capture_output=True,
         text=True,
-        env=run_env,
+        env={**run_env, "COLUMNS": "80"},  # a terminal's, or a CI log's, default
         timeout=60,
     )
     assert listing.returncode == 0, listing.stderr
-    assert traced_question["trace_id"][:8] in listing.stdout
+    # the question's row, on one line of 80: an id prefix `traces show` takes, its operation
+    (row,) = [
+        line for line in listing.stdout.splitlines() if traced_question["trace_id"][:12] in line
+    ]
+    assert "POST /api/queries" in row and " ms " in row
+    assert all(len(line) <= 80 for line in listing.stdout.splitlines())
     show = subprocess.run(
         [sys.executable, "-m", "workshop.cli", "traces", "show", traced_question["trace_id"]],
         capture_output=True,

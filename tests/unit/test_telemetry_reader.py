@@ -10,11 +10,13 @@ import pytest
 from rich.console import Console
 
 from labs.telemetry import (
+    TraceSummary,
     load_logs,
     load_metrics,
     load_spans,
     trace_spans,
     traces,
+    traces_table,
     waterfall_figure,
     waterfall_text,
 )
@@ -348,6 +350,57 @@ def test_the_waterfall_fits_the_terminal_with_every_bar_and_duration(
     if width >= 160:  # room for everything: full names, the offsets, nothing cut
         assert "…" not in "\n".join(lines)
         assert "+476.8 ms" in rows[-1] and "external-api-service" in "\n".join(rows)
+
+
+def _summaries() -> list[TraceSummary]:
+    """A listing as a lab leaves it: questions through all eight services, polls, an error."""
+    services = tuple(sorted({q[0] for q in QUESTION}))
+    rows = [
+        ("POST /api/queries", 473.4, 22, services, False, "attendee-07"),
+        ("GET /api/queries/{job_id}", 1.3, 2, ("api-gateway",), False, "attendee-07"),
+        ("POST /api/queries/{job_id}/feedback", 12.9, 6, services[:3], True, "bob"),
+        ("GET /api/admin/faults/catalogue", 25.4, 1, ("api-gateway",), False, None),
+    ]
+    return [
+        TraceSummary(
+            trace_id=f"{i:02x}" * 16,
+            root_name=name,
+            root_service="api-gateway",
+            start_ns=T0 + i * 10**9,
+            duration_ms=duration,
+            services=names,
+            span_count=count,
+            error=error,
+            attendee=who,
+        )
+        for i, (name, duration, count, names, error, who) in enumerate(rows, start=1)
+    ]
+
+
+@pytest.mark.parametrize("width", [80, 100, 160, 300])
+@pytest.mark.parametrize("attendee", [True, False])
+def test_the_trace_listing_fits_the_terminal(width: int, attendee: bool) -> None:
+    """Every row keeps an id `workshop traces show` finds, its duration and span count; from
+    100 columns a root operation of up to 30 cells is whole; wide terminals get everything."""
+    found = _summaries()
+    console = Console(width=width, record=True)
+    console.print(traces_table(found, max_width=console.width, attendee=attendee))
+    lines = console.export_text().splitlines()
+    rows = [line for line in lines if line.startswith("│")]
+    assert len(rows) == len(found) and all(len(line) <= width for line in lines)
+    for row, t in zip(rows, found, strict=True):
+        cells = [c.strip() for c in row.strip("│").split("│")]
+        shown_id = cells[0]
+        assert len(shown_id) >= 12 and t.trace_id.startswith(shown_id), row
+        assert f"{t.duration_ms:.1f} ms" in cells and str(t.span_count) in cells, row
+        if len(t.root_name) <= 30 and width >= 100:
+            assert t.root_name in row, row
+        assert t.root_name[:12] in row, row  # at 80 columns, at least its start
+        assert (t.attendee or "") in cells if attendee else "attendee" not in lines[2]
+    if width >= 300:  # everything: whole ids, milliseconds, the services by name
+        text = "\n".join(rows)
+        assert all(t.trace_id in text for t in found) and "…" not in text
+        assert "external-api-service" in text and "22:13:21.000" in text
 
 
 def test_waterfall_figure(telemetry_dir: Path) -> None:
