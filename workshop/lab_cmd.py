@@ -41,19 +41,31 @@ def _lab(lab_id: str, attendee: str | None, short: bool = False) -> Lab:
 @app.command("list")
 def list_labs() -> None:
     """Every lab with its time estimate and questions."""
-    table = Table(title="Labs")
-    for col in ("id", "title", "minutes", "faults", "questions", "notebook"):
-        table.add_column(col)
-    for spec in all_specs():
-        nb = REPO / "notebooks" / f"{spec.name}.ipynb"
-        table.add_row(
+    specs = all_specs()
+    notebooks = {spec.id: REPO / "notebooks" / f"{spec.name}.ipynb" for spec in specs}
+
+    # The id and the notebook never wrap (one is typed, the other opened, as it is). Below
+    # 120 columns the notebook column goes (its name is the id and the title's words) so
+    # the rest wraps between words instead of being cut.
+    wide = console.width >= 120
+    table = Table(title="Labs (notebooks in notebooks/)" if wide else "Labs")
+    table.add_column("id", no_wrap=True)
+    table.add_column("title")
+    table.add_column("min", justify="right", no_wrap=True)
+    table.add_column("faults")
+    table.add_column("questions")
+    if wide:
+        table.add_column("notebook", no_wrap=True)
+    for spec in specs:
+        nb = notebooks[spec.id]
+        row = [
             spec.id,
             spec.title,
             str(spec.time_minutes),
             ", ".join(f.kind for f in spec.faults) or "–",
             ", ".join(q.id for q in spec.questions),
-            str(nb.relative_to(REPO)) if nb.exists() else "–",
-        )
+        ]
+        table.add_row(*row, *([nb.name if nb.exists() else "–"] if wide else []))
     console.print(table)
 
 
