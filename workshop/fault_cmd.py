@@ -51,8 +51,9 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
 def catalogue() -> None:
     """Every fault kind, its targets and parameters."""
     table = Table(title="Fault catalogue", show_lines=True)
+    # What a learner types (`workshop fault add KIND TARGET`) never wraps; the prose does.
     for column in ("kind", "targets", "parameters", "what a learner sees"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("kind", "targets"))
     for kind in _call(_gateway().catalogue):
         props = kind["params_schema"].get("properties", {})
         params = "\n".join(f"{name} (default {p.get('default')})" for name, p in props.items())
@@ -68,8 +69,10 @@ def list_faults() -> None:
         console.print("no active faults")
         return
     table = Table(title="Active faults")
+    # The id is typed back (`workshop fault rm ID`): it, the kind and the target never wrap.
     for column in ("id", "kind", "target", "params", "p", "scope", "left"):
-        table.add_column(column)
+        # params and scope fold rather than end in "…": an attendee id is one long word
+        table.add_column(column, no_wrap=column in ("id", "kind", "target"), overflow="fold")
     for f in faults:
         scope = f["scope"] if f["scope"] == "all" else f"{f['scope']}={f['scope_value']}"
         params = ", ".join(f"{k}={v}" for k, v in f["params"].items())
