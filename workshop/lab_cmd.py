@@ -13,9 +13,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from labs.runtime import Lab, all_specs, load_spec
+from labs.runtime.views import where_lines
 
 REPO = Path(__file__).resolve().parents[1]
 app = typer.Typer(
@@ -86,16 +88,33 @@ def run(
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
     finally:
-        cleared = lab.cleanup()
-        console.print(f"faults cleared: {cleared['faults_cleared']}")
+        left = lab.cleanup()["faults_cleared"]
+        console.print(
+            f"cleared {left} fault(s) the lab left active" if left else "no fault left active"
+        )
     console.rule("Where to look")
-    for item in lab.where_to_look():
-        console.print(f"• {item['label']}: {item.get('url') or item.get('menu')}")
+    _print_where(lab)
     console.rule("Questions")
     for q in lab.spec.questions:
         choices = f"  (one of: {', '.join(q.answer.choices)})" if q.answer.choices else ""
         console.print(f"[bold]{q.id}[/]: {q.prompt}{choices}")
     console.print(f"\nAnswer with: workshop lab check {lab.spec.id} QUESTION_ID ANSWER")
+
+
+def _print_where(lab: Lab) -> None:
+    """The notebook's where-to-look list, for a terminal. A link is one unbroken line
+    (soft-wrapped, so a click or a copy takes all of it) and queries are printed as they are
+    (they hold `[...]`, which is not markup)."""
+    for role, text in where_lines(lab.where_to_look(), lab.env, notebook=False):
+        if role == "head":
+            console.print(f"• [bold]{escape(text)}[/]")
+        elif role == "hint":
+            console.print(f"• [italic]{escape(text)}[/]")
+        elif role == "footer":
+            console.print(f"[dim]{escape(text.replace('`', ''))}[/]")
+        else:
+            style = {"link": "cyan", "menu": "italic", "query": "green"}.get(role, "")
+            console.print(f"  {text}", style=style, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

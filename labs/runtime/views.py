@@ -203,12 +203,15 @@ def live(lab: Lab, refresh: float = 1.0) -> Stats | None:
         from rich.console import Console
         from rich.live import Live
 
-        with Live(rich_table(lab), console=Console(), refresh_per_second=2) as view:
+        console = Console()
+        with Live(rich_table(lab), console=console, refresh_per_second=2) as view:
             while lab.traffic.running or (lab._timeline and lab._timeline.is_alive()):
                 time.sleep(refresh)
                 view.update(rich_table(lab))
             lab.wait()
             view.update(rich_table(lab))
+        if not console.is_terminal:  # Live leaves a piped or logged table's last line open
+            console.line()
     return lab.traffic.stats()
 
 
@@ -308,27 +311,52 @@ def where_to_look(lab: Lab) -> list[dict[str, str]]:
     return items
 
 
-def where_markdown(items: list[dict[str, str]], env: Mapping[str, str]) -> str:
-    lines = []
+def where_lines(
+    items: list[dict[str, str]], env: Mapping[str, str], *, notebook: bool = True
+) -> list[tuple[str, str]]:
+    """`where_to_look`'s items as (role, text) lines in order: the one rule the notebook's
+    Markdown and the terminal's list both draw. Roles: "head" (an item's label), "menu" (its
+    menu path, when it has neither link nor host), "link" (an Explore URL), "query" (its
+    DataPrime), "text" (a host to pick, a note), "hint" (no team host) and "footer"."""
+    out: list[tuple[str, str]] = []
     for it in items:
         if it.get("hint"):
-            lines.append(f"- *{it['hint']}*")
+            out.append(("hint", it["hint"]))
             continue
+        out.append(("head", it["label"]))
         if it.get("url"):
-            lines.append(f"- **{it['label']}** — [open in Coralogix Explore]({it['url']})")
+            out.append(("link", it["url"]))
         elif it.get("menu") and not it.get("host"):
-            lines.append(f"- **{it['label']}** — menu: *{it['menu']}*")
-        else:
-            lines.append(f"- **{it['label']}**")
+            out.append(("menu", it["menu"]))
         if it.get("query"):
-            lines.append(f"  \n  `{it['query']}`")
-        if it.get("host"):
-            lines.append(f"  \n  {it['host']}")
-        if it.get("note"):
-            lines.append(f"  \n  {it['note']}")
+            out.append(("query", it["query"]))
+        out += [("text", it[key]) for key in ("host", "note") if it.get(key)]
     if not links.coralogix_configured(env):
-        lines.append(
-            "\n*Offline mode (no `CX_PRIVATE_KEY`): telemetry stays local — use "
-            "`workshop traces` or the cells below.*"
+        where = "`workshop traces` or the cells below" if notebook else "`workshop traces`"
+        out.append(
+            ("footer", f"Offline mode (no `CX_PRIVATE_KEY`): telemetry stays local — use {where}.")
         )
+    return out
+
+
+def where_markdown(
+    items: list[dict[str, str]], env: Mapping[str, str], *, notebook: bool = True
+) -> str:
+    """`where_lines` as Markdown, for a notebook."""
+    lines: list[str] = []
+    for role, text in where_lines(items, env, notebook=notebook):
+        if role == "hint":
+            lines.append(f"- *{text}*")
+        elif role == "head":
+            lines.append(f"- **{text}**")
+        elif role == "link":
+            lines[-1] += f" — [open in Coralogix Explore]({text})"
+        elif role == "menu":
+            lines[-1] += f" — menu: *{text}*"
+        elif role == "query":
+            lines.append(f"  \n  `{text}`")
+        elif role == "text":
+            lines.append(f"  \n  {text}")
+        else:
+            lines.append(f"\n*{text}*")
     return "\n".join(lines)

@@ -59,3 +59,35 @@ def test_demo_fast(stack, tmp_path):
     assert "Infrastructure Explorer" in out and "host.name" in out
     # Its faults are gone.
     assert stack.gateway(admin_token=stack.admin_token).faults() == []
+
+
+def test_lab_run_prints_where_to_look_whole_at_80_columns(stack):
+    """`workshop lab run` in a terminal: the notebook's where-to-look list with its queries,
+    the host to pick, and each Explore link on one unbroken line a click or a copy takes."""
+    attendee = "cli-80"
+    env = {**os.environ, **stack.cfg.to_env(), "COLUMNS": "80"}
+    for key in ("CX_PRIVATE_KEY", "CX_API_KEY", "CX_TEAM_NAME"):
+        env.pop(key, None)
+    env["CX_TEAM_URL"] = "https://acme.app.eu2.coralogix.com"
+    proc = subprocess.run(
+        [sys.executable, "-m", "workshop.cli", "lab", "run", "00", "--short"]
+        + ["--attendee", attendee],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
+    lines = out.splitlines()
+    # the live table ends its last line: what follows starts a line of its own
+    after = lines[next(i for i, line in enumerate(lines) if line.startswith("└")) + 1]
+    assert after in ("no fault left active",) or after.startswith("cleared "), after
+    where = out[out.index("Where to look") : out.index("Questions")].splitlines()
+    urls = [line.strip() for line in where if "https://" in line]
+    assert urls and all(
+        u.startswith("https://acme.app.eu2.coralogix.com/explore?") and "&to=" in u for u in urls
+    )
+    assert f"  source spans | filter $d.tags['workshop.attendee'] == '{attendee}'" in where
+    assert any("host.id" in line for line in where)
