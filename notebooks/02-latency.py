@@ -137,7 +137,7 @@ verdict
 #
 # <details><summary>Hint</summary>
 #
-# Open a slow trace; the event is on the slow service's server span (⚡ in `workshop traces`).
+# Open a slow trace; the event is on the slow service's server span (⚡ in `workshop traces show <trace id>`).
 #
 # </details>
 
