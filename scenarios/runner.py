@@ -40,6 +40,18 @@ def scenarios() -> list[str]:
     return sorted(p.stem for p in CONF_DIR.glob("*.conf"))
 
 
+def scenario_description(name: str) -> str:
+    """The first paragraph of the comment a scenario's conf opens with. It ends at a blank or
+    an indented comment line (an example command, not description)."""
+    lines = []
+    for line in (CONF_DIR / f"{name}.conf").read_text().splitlines():
+        body = line[1:]
+        if not line.startswith("#") or not body.strip() or body.startswith("  "):
+            break
+        lines.append(body.strip())
+    return " ".join(lines)
+
+
 @dataclass
 class ScenarioResult:
     exit_code: int

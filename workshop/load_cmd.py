@@ -23,10 +23,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from scenarios.runner import (
-    CONF_DIR,
     USER_CLASSES,
     read_stats_csv,
     run_scenario,
+    scenario_description,
     scenarios,
 )
 from stack.common.settings import ServiceName
@@ -123,9 +123,12 @@ def load(
 ) -> None:
     """Run SCENARIO (scenarios/conf/SCENARIO.conf) with Locust; exit with Locust's code."""
     if list_ or not scenario:
+        listing = Table.grid(padding=(0, 2))
+        listing.add_column(no_wrap=True, style="bold")
+        listing.add_column()
         for name in scenarios():
-            first = (CONF_DIR / f"{name}.conf").read_text().splitlines()[0].lstrip("# ")
-            console.print(f"[bold]{name}[/]  {escape(first)}")
+            listing.add_row(name, scenario_description(name))
+        console.print(listing)
         if not scenario:
             return
     assert scenario is not None

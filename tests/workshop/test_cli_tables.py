@@ -50,3 +50,21 @@ def test_fault_catalogue_keeps_every_kind_and_target_whole(
     for kind in registry.catalogue():
         assert kind["kind"] in words
         assert set(kind["targets"]) <= words, kind["kind"]  # type: ignore[arg-type]
+
+
+def test_load_list_describes_every_scenario_in_whole_sentences(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`workshop load --list`: each scenario's comment paragraph, not its first line cut
+    mid-sentence, and not the usage example under it."""
+    from scenarios.runner import scenario_description, scenarios
+    from workshop import load_cmd
+
+    console = Console(width=80, record=True)
+    monkeypatch.setattr(load_cmd, "console", console)
+    load_cmd.load(scenario=None, list_=True)
+    text = " ".join(console.export_text().split())  # the wrapped grid, as one line
+    for name in scenarios():
+        description = scenario_description(name)
+        assert description.endswith((".", ")")) and "locust -f" not in description, name
+        assert f"{name} {description}" in text
