@@ -21,7 +21,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console, Group
-from rich.live import Live
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -30,6 +29,7 @@ from labs.runtime import Lab, links
 from labs.runtime.spec import TourPhase, TourSpec, load_tour
 from labs.runtime.state import FaultRecord
 from labs.runtime.traffic import Stats, TrafficRun
+from labs.runtime.views import live_view
 from stack.common.settings import ServiceName
 from stack.native import launcher
 from stack.native.config import NativeConfig
@@ -130,7 +130,7 @@ def _run_tour(lab: Lab, tour: TourSpec, users: int | None) -> list[PhaseResult]:
     )
     bars = [progress.add_task(p.key, total=end - start) for p, start, end in windows]
     told, announced = -1, set()
-    with Live(console=console, refresh_per_second=4, transient=False) as live:
+    with live_view(console, refresh_per_second=4) as live:
         while True:
             running = run.running
             elapsed = time.time() - t0
@@ -152,7 +152,6 @@ def _run_tour(lab: Lab, tour: TourSpec, users: int | None) -> list[PhaseResult]:
             if not running:
                 break
             time.sleep(0.25)
-    console.print()
     lab.wait()
     if run.error:
         console.print(f"[red]traffic error:[/] {run.error}")

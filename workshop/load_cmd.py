@@ -18,10 +18,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from labs.runtime.views import live_view
 from scenarios.runner import (
     USER_CLASSES,
     read_stats_csv,
@@ -41,28 +41,41 @@ app = typer.Typer(
 console = Console()
 
 
-def stats_table(rows: list[dict[str, str]], title: str) -> Table:
-    table = Table(title=title)
-    for column in ("type", "name", "requests", "fails", "p50 ms", "p95 ms", "p99 ms", "req/s"):
-        table.add_column(
-            column,
-            justify="left" if column in ("type", "name") else "right",
-            min_width=26 if column == "name" else None,
-            no_wrap=column == "name",
-        )
-    for r in rows:
-        fails = r.get("Failure Count", "0")
-        colour = "red" if fails not in ("0", "") else "default"
-        table.add_row(
+_COLUMNS = ("type", "name", "reqs", "fails", "p50", "p95", "p99", "req/s")
+
+
+def stats_table(rows: list[dict[str, str]], title: str, *, max_width: int = 120) -> Table:
+    """Locust's stats rows as a table of at most `max_width` cells. Numbers are never cut (a
+    cut 1200 reads as 120): they keep their width and the request name gives way, with "…".
+    Latencies are in ms, said once in the caption so the headers stay short."""
+    cells = [
+        [
             r.get("Type", ""),
-            escape(r.get("Name", "")),
+            r.get("Name", ""),
             r.get("Request Count", ""),
-            f"[{colour}]{fails}[/]",
+            r.get("Failure Count", "0"),
             r.get("50%", ""),
             r.get("95%", ""),
             r.get("99%", ""),
             _short(r.get("Requests/s", "")),
+        ]
+        for r in rows
+    ]
+    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(_COLUMNS)]
+    # the table's edges: a border per column and one more, a cell of padding each side
+    name_room = max_width - (3 * len(_COLUMNS) + 1) - (sum(widths) - widths[1])
+    table = Table(title=title, caption="p50, p95, p99 in ms", caption_justify="right")
+    for column in _COLUMNS:
+        table.add_column(
+            column,
+            justify="left" if column in ("type", "name") else "right",
+            no_wrap=True,
+            overflow="ellipsis",
+            max_width=max(8, name_room) if column == "name" else None,
         )
+    for c in cells:
+        colour = "red" if c[3] not in ("0", "") else "default"
+        table.add_row(c[0], escape(c[1]), c[2], f"[{colour}]{c[3]}[/]", *c[4:])
     return table
 
 
@@ -147,18 +160,19 @@ def load(
         console.print(f"web UI: {url}  (Ctrl-C to stop)")
         webbrowser.open_new_tab(url) if os.environ.get("DISPLAY") else None
     title = f"{scenario} · live"
-    live = Live(stats_table([], title), console=console, refresh_per_second=2, transient=False)
+
+    def table(rows: list[dict[str, str]], heading: str = title) -> Table:
+        return stats_table(rows, heading, max_width=console.width)
+
     try:
-        with live:
+        with live_view(console, table([]), refresh_per_second=2) as live:
             result = run_scenario(
                 scenario, host=target, users=users, duration=duration, attendee=attendee,
                 processes=processes, classes=chosen if chosen != list(USER_CLASSES) else (),
                 headless=headless, web_host=web_host, web_port=web_port,
-                on_poll=lambda rows: live.update(stats_table(rows, title)),
+                on_poll=lambda rows: live.update(table(rows)),
             )  # fmt: skip
-            live.update(
-                stats_table(read_stats_csv(result.report_dir / "stats_stats.csv"), scenario)
-            )
+            live.update(table(read_stats_csv(result.report_dir / "stats_stats.csv"), scenario))
     except KeyboardInterrupt:
         console.print("interrupted: Locust stopped, faults cleared")
         raise typer.Exit(130) from None

@@ -5,9 +5,10 @@ terminal. Views read the lab and change none of its state themselves (``live`` e
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from labs.runtime import links, traffic
@@ -17,6 +18,9 @@ from labs.runtime.traffic import Stats
 from stack.common.stats import percentile
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.live import Live
+
     from labs.runtime.lab import Lab
 
 
@@ -201,18 +205,26 @@ def live(lab: Lab, refresh: float = 1.0) -> Stats | None:
         plot.update(Image(data=lab.figure_png()))
     else:
         from rich.console import Console
-        from rich.live import Live
 
-        console = Console()
-        with Live(rich_table(lab), console=console, refresh_per_second=2) as view:
+        with live_view(Console(), rich_table(lab)) as view:
             while lab.traffic.running or (lab._timeline and lab._timeline.is_alive()):
                 time.sleep(refresh)
                 view.update(rich_table(lab))
             lab.wait()
             view.update(rich_table(lab))
-        if not console.is_terminal:  # Live leaves a piped or logged table's last line open
-            console.line()
     return lab.traffic.stats()
+
+
+@contextlib.contextmanager
+def live_view(console: Console, renderable: Any = None, **options: Any) -> Iterator[Live]:
+    """rich's `Live` on `console`, with its last line ended where rich leaves it open: when
+    stdout is a pipe or a CI log, the next print would otherwise join the table's border."""
+    from rich.live import Live
+
+    with Live(renderable, console=console, **options) as live:
+        yield live
+    if not console.is_terminal:
+        console.line()
 
 
 # ------------------------------------------------------------------------------ where to look

@@ -68,3 +68,46 @@ def test_load_list_describes_every_scenario_in_whole_sentences(
         description = scenario_description(name)
         assert description.endswith((".", ")")) and "locust -f" not in description, name
         assert f"{name} {description}" in text
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_load_stats_table_fits_and_never_cuts_a_number(width: int) -> None:
+    """Numbers keep every digit (a cut 1200 reads as 120); the request name gives way."""
+    from workshop.load_cmd import stats_table
+
+    names = ["/api/queries/[id]/feedback", "question→done", "Aggregated", "frontend /app.js"]
+    rows = [
+        {"Type": "POST", "Name": name, "Request Count": "12345", "Failure Count": "12"}
+        | {"50%": "220", "95%": "1200", "99%": "15000", "Requests/s": "123.456"}
+        for name in names
+    ]
+    console = Console(width=width, record=True)
+    console.print(stats_table(rows, "smoke", max_width=width))
+    lines = console.export_text().splitlines()
+    assert all(len(line) <= width for line in lines)
+    header = next(line for line in lines if line.startswith("┃"))
+    columns = ["type", "name", "reqs", "fails", "p50", "p95", "p99", "req/s"]
+    assert [c.strip() for c in header.strip("┃").split("┃")] == columns
+    body = [line for line in lines if line.startswith("│")]
+    for line, name in zip(body, names, strict=True):
+        cells = [c.strip() for c in line.strip("│").split("│")]
+        assert cells[2:] == ["12345", "12", "220", "1200", "15000", "123.5"], line
+        assert cells[1] == name or (width < 120 and name.startswith(cells[1].rstrip("…"))), line
+
+
+def test_a_live_view_ends_its_last_line_when_stdout_is_not_a_terminal() -> None:
+    """rich's Live leaves a piped table's last line open; the next print must not join it."""
+    import io
+
+    from rich.table import Table
+
+    from labs.runtime.views import live_view
+
+    out = io.StringIO()
+    console = Console(file=out, width=40, force_terminal=False)
+    table = Table("a")
+    table.add_row("1")
+    with live_view(console, table, refresh_per_second=4) as live:
+        live.update(table)
+    console.print("next")
+    assert out.getvalue().splitlines()[-1] == "next"
