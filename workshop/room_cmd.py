@@ -49,12 +49,16 @@ def create(
     handouts = roster.write_handouts(cfg.data_dir, lab_url or _lab_url(cfg), os.environ)
     for a in attendees:
         roster.prepare_home(cfg.data_dir, a.id)
+    # Handouts by file name, their folder said once under the table: a whole path per row
+    # left no room at 80 columns and came out as "…/data/room/handouts/…".
     table = Table(title=f"Room: {len(attendees)} attendees")
     for col in ("attendee id", "name", "login", "handout"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col != "name")
     for a, h in zip(attendees, handouts, strict=True):
-        table.add_row(a.id, a.name, a.login, str(h))
+        table.add_row(a.id, a.name, a.login, h.name)
     console.print(table)
+    folders = sorted({str(h.parent) for h in handouts})
+    console.print(f"handouts (print one per attendee): {', '.join(folders)}", soft_wrap=True)
     console.print(
         f"passwords: {roster.room_dir(cfg.data_dir) / 'secrets.json'} (mode 0600; printed only "
         "on the handouts)"

@@ -86,6 +86,9 @@ def test_cli_room_create_names_the_fix_and_never_prints_passwords(tmp_path, monk
     ok = runner.invoke(app, ["room", "create", str(tmp_path / "r.csv")], env={"COLUMNS": "200"})
     assert ok.exit_code == 0, ok.output
     assert "ann" in ok.output and "0600" in ok.output
+    # each handout by name, and the one folder to print them from
+    assert "ann.html" in ok.output and "bob.html" in ok.output
+    assert f"handouts (print one per attendee): {tmp_path}/room/handouts" in ok.output
     for password in roster.load_secrets(tmp_path).values():
         assert password not in ok.output
     assert (roster.home_dir(tmp_path, "bob") / "notebooks" / "02-latency.ipynb").exists()
