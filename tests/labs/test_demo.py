@@ -15,26 +15,27 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.stack
 
 
-def test_demo_fast(stack, tmp_path):
-    cfg = stack.cfg
-    env = {
-        **os.environ,
-        **cfg.to_env(),
-        "COLUMNS": "80",  # what a terminal, or a CI log, gives by default
-    }
+def _workshop(stack, *args: str, **env: str) -> str:
+    """`workshop ARGS` against the session stack at 80 columns (what a terminal, or a CI log,
+    gives by default), with no Coralogix settings but `env`; its stdout, once it succeeded."""
+    run_env = {**os.environ, **stack.cfg.to_env(), "COLUMNS": "80"}
     for key in ("CX_PRIVATE_KEY", "CX_API_KEY", "CX_TEAM_URL", "CX_TEAM_NAME"):
-        env.pop(key, None)
-    summary = tmp_path / "summary.json"
+        run_env.pop(key, None)
     proc = subprocess.run(
-        [sys.executable, "-m", "workshop.cli", "demo", "--fast", "--summary-json", str(summary)],
+        [sys.executable, "-m", "workshop.cli", *args],
         cwd=REPO,
-        env=env,
+        env=run_env | env,
         capture_output=True,
         text=True,
         timeout=240,
     )
-    out = proc.stdout
-    assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_demo_fast(stack, tmp_path):
+    summary = tmp_path / "summary.json"
+    out = _workshop(stack, "demo", "--fast", "--summary-json", str(summary))
     assert "the stack is running" in out  # it found the test stack instead of starting one
     assert "per phase" in out
     for title in ("Baseline", "Latency fault", "Error fault", "Recovery"):
@@ -65,21 +66,11 @@ def test_lab_run_prints_where_to_look_whole_at_80_columns(stack):
     """`workshop lab run` in a terminal: the notebook's where-to-look list with its queries,
     the host to pick, and each Explore link on one unbroken line a click or a copy takes."""
     attendee = "cli-80"
-    env = {**os.environ, **stack.cfg.to_env(), "COLUMNS": "80"}
-    for key in ("CX_PRIVATE_KEY", "CX_API_KEY", "CX_TEAM_NAME"):
-        env.pop(key, None)
-    env["CX_TEAM_URL"] = "https://acme.app.eu2.coralogix.com"
-    proc = subprocess.run(
-        [sys.executable, "-m", "workshop.cli", "lab", "run", "00", "--short"]
-        + ["--attendee", attendee],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
+    out = _workshop(
+        stack,
+        *("lab", "run", "00", "--short", "--attendee", attendee),
+        CX_TEAM_URL="https://acme.app.eu2.coralogix.com",
     )
-    out = proc.stdout
-    assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
     lines = out.splitlines()
     # the live table ends its last line: what follows starts a line of its own
     after = lines[next(i for i, line in enumerate(lines) if line.startswith("└")) + 1]
