@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from labs.runtime.views import live_view
+from labs.telemetry.traces import table_width, text_width
 from scenarios.runner import (
     USER_CLASSES,
     read_stats_csv,
@@ -61,9 +62,8 @@ def stats_table(rows: list[dict[str, str]], title: str, *, max_width: int = 120)
         ]
         for r in rows
     ]
-    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(_COLUMNS)]
-    # the table's edges: a border per column and one more, a cell of padding each side
-    name_room = max_width - (3 * len(_COLUMNS) + 1) - (sum(widths) - widths[1])
+    widths = [text_width(h, (c[i] for c in cells)) for i, h in enumerate(_COLUMNS)]
+    name_room = max_width - table_width([*widths[:1], 0, *widths[2:]])
     table = Table(title=title, caption="p50, p95, p99 in ms", caption_justify="right")
     for column in _COLUMNS:
         table.add_column(

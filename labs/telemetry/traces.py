@@ -146,6 +146,19 @@ def _bar(offset: float, length: float, total: float, width: int) -> str:
     return (" " * start + "█" * full + (_EIGHTHS[rest] if rest else "")).ljust(width)
 
 
+def text_width(header: str, values: Iterable[str]) -> int:
+    """Cells a no-wrap column needs: its header's or its widest value's."""
+    from rich.cells import cell_len
+
+    return max(cell_len(header), *(cell_len(v) for v in values))
+
+
+def table_width(columns: Sequence[int]) -> int:
+    """Cells a rich `Table` (its default box and padding) takes for columns of these content
+    widths: a border per column and one more, a cell of padding each side of a column."""
+    return sum(columns) + 3 * len(columns) + 1
+
+
 # The timeline column: never narrower than this (a bar needs room to show where a span sits),
 # never wider than this (wider adds nothing a reader can see).
 _MIN_BAR = 20
@@ -180,19 +193,13 @@ def _layout(rows: Sequence[tuple[int, Span]], t0: int, max_width: int) -> _Layou
     Given up in this order while the bars would be narrower: the start column (the bar shows
     the offset), half the indentation, the services' "-service" suffix, then the operation
     names' ends."""
-    from rich.cells import cell_len
-
-    def column(header: str, values: Iterable[str]) -> int:
-        return max(cell_len(header), *(cell_len(v) for v in values))
-
-    duration = column("duration", (f"{s.duration_ms:.1f} ms" for _, s in rows))
-    start = column("start", (f"+{(s.start_ns - t0) / 1e6:.1f} ms" for _, s in rows))
+    duration = text_width("duration", (f"{s.duration_ms:.1f} ms" for _, s in rows))
+    start = text_width("start", (f"+{(s.start_ns - t0) / 1e6:.1f} ms" for _, s in rows))
 
     def fixed(layout: _Layout) -> int:
-        columns = 5 if layout.start else 4
-        services = column("service", (_service(s, layout.short_services) for _, s in rows))
-        # a table's edges: one border per column and one more, one cell of padding each side
-        return 3 * columns + 1 + services + duration + (start if layout.start else 0)
+        """The table's width with empty operation and timeline columns."""
+        services = text_width("service", (_service(s, layout.short_services) for _, s in rows))
+        return table_width([0, services, *([start] if layout.start else []), duration, 0])
 
     candidates = (
         _Layout(indent=2, start=True, short_services=False, label_width=None, bar=0),
@@ -201,7 +208,7 @@ def _layout(rows: Sequence[tuple[int, Span]], t0: int, max_width: int) -> _Layou
         _Layout(indent=1, start=False, short_services=True, label_width=None, bar=0),
     )
     for layout in candidates:
-        label = column("operation", (_label(d, s, layout.indent) for d, s in rows))
+        label = text_width("operation", (_label(d, s, layout.indent) for d, s in rows))
         room = max_width - fixed(layout) - label
         if room >= _MIN_BAR:
             return replace(layout, bar=min(room, _MAX_BAR))
@@ -291,12 +298,8 @@ def traces_table(
     layout where every root fits whole is taken, else the first that gives it 30 cells. `attendee`
     adds its column (pointless when the listing is one attendee's); `source` names where the
     spans were read, in the title."""
-    from rich.cells import cell_len
     from rich.table import Table
     from rich.text import Text
-
-    def column(header: str, values: Iterable[str]) -> int:
-        return max(cell_len(header), *(cell_len(v) for v in values))
 
     def root(t: TraceSummary, layout: _ListLayout) -> str:
         return f"{t.root_service}: {t.root_name}" if layout.root_service else t.root_name
@@ -307,23 +310,27 @@ def traces_table(
     def clock_header(layout: _ListLayout) -> str:
         return "start (UTC)" if layout.clock == 12 else "UTC"
 
-    durations = column("duration", (f"{t.duration_ms:.1f} ms" for t in found))
-    spans = column("spans", (str(t.span_count) for t in found))
-    who = column("attendee", (t.attendee or "" for t in found)) if attendee else 0
+    durations = text_width("duration", (f"{t.duration_ms:.1f} ms" for t in found))
+    spans = text_width("spans", (str(t.span_count) for t in found))
+    who = [text_width("attendee", (t.attendee or "" for t in found))] if attendee else []
 
     def room(layout: _ListLayout) -> tuple[int, int]:
         """(cells left for the root operation, cells it needs)."""
-        columns = 5 + bool(layout.services) + attendee
-        fixed = (
-            column("trace id", [" " * layout.ids])
-            + column(clock_header(layout), [" " * layout.clock])
-            + durations
-            + spans
-            + (column("services", (services(t, layout) for t in found)) if layout.services else 0)
-            + who
-        )
-        need = column("root operation", (root(t, layout) for t in found))
-        return max_width - (3 * columns + 1) - fixed, need
+        fixed = [
+            text_width("trace id", [" " * layout.ids]),
+            text_width(clock_header(layout), [" " * layout.clock]),
+            0,  # the root operation
+            durations,
+            spans,
+            *(
+                [text_width("services", (services(t, layout) for t in found))]
+                if layout.services
+                else []
+            ),
+            *who,
+        ]
+        need = text_width("root operation", (root(t, layout) for t in found))
+        return max_width - table_width(fixed), need
 
     # The richest layout that shows every root operation whole, else the richest that gives
     # them `_MIN_ROOT` cells, else the narrowest.
