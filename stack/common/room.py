@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stack.common.faults.model import Fault
 from stack.common.faults.registry import FAULT_KINDS
-from stack.common.redis import Entry, Hash
+from stack.common.redis import Entry, Hash, unlink_matching
 
 ROOM_PREFIX = "room:"
 PROGRESS_PREFIX = f"{ROOM_PREFIX}progress:"
@@ -147,10 +147,7 @@ async def room_progress(redis: aioredis.Redis) -> list[dict[str, Any]]:
 
 
 async def clear_progress(redis: aioredis.Redis) -> int:
-    removed = 0
-    async for key in redis.scan_iter(match=f"{ROOM_PREFIX}*", count=500):
-        removed += await redis.unlink(key)
-    return removed
+    return await unlink_matching(redis, f"{ROOM_PREFIX}*")
 
 
 # ---- the online-check proxy ---------------------------------------------------------------

@@ -29,7 +29,7 @@ from stack.common.faults import Fault, FaultSpec, catalogue, identity
 from stack.common.faults import store as fault_store
 from stack.common.faults.engine import request_baggage
 from stack.common.problems import Problem
-from stack.common.redis import CACHE_PREFIX, JOB_PREFIX, SESSION_PREFIX, Hash
+from stack.common.redis import CACHE_PREFIX, JOB_PREFIX, SESSION_PREFIX, Hash, unlink_matching
 from stack.common.service import Service
 from stack.common.settings import ServiceName, Settings
 from stack.common.telemetry import current_trace_id, untraced
@@ -402,8 +402,7 @@ def create_app(settings: Settings | None = None, *, redis: aioredis.Redis | None
         faults = await fault_store.clear_faults(client)
         removed = 0
         for prefix in (CACHE_PREFIX, SESSION_PREFIX):
-            async for key in client.scan_iter(match=f"{prefix}*", count=1000):
-                removed += await client.unlink(key)
+            removed += await unlink_matching(client, f"{prefix}*")
         sessions.forget()
         queue = await http.post(ServiceName.QUEUE, "/admin/reset")
         storage = await http.post(ServiceName.STORAGE, "/admin/reset")

@@ -19,7 +19,7 @@ from opentelemetry.metrics import Observation
 from pydantic import BaseModel, Field
 
 from stack.common.problems import Problem
-from stack.common.redis import DEAD_STREAM, GROUP, JOB_PREFIX, STREAM, Entry, Hash
+from stack.common.redis import DEAD_STREAM, GROUP, JOB_PREFIX, STREAM, Entry, Hash, unlink_matching
 from stack.common.service import Service
 from stack.common.settings import ServiceName, Settings
 from stack.common.streams import ensure_group, stream_stats
@@ -137,9 +137,7 @@ def create_app(settings: Settings | None = None, *, redis: aioredis.Redis | None
     @app.post("/admin/reset")
     async def reset() -> dict[str, Any]:
         """Empty the stream, dead letters and job statuses; recreate the consumer group."""
-        removed = 0
-        async for key in client.scan_iter(match=f"{JOB_PREFIX}*", count=1000):
-            removed += await client.unlink(key)
+        removed = await unlink_matching(client, f"{JOB_PREFIX}*")
         await client.delete(STREAM, DEAD_STREAM)
         await ensure_group(client)
         return {"reset": True, "job_statuses_removed": removed}

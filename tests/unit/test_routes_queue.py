@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from opentelemetry import baggage, context, trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from stack.common import redis_tracing
 from stack.common.redis import GROUP, JOB_PREFIX, STREAM
 from stack.common.settings import Settings
 from stack.services.queue import create_app
@@ -75,3 +76,36 @@ def test_bad_job_id_and_unknown_job_are_refused(route_settings: Settings) -> Non
             assert missing.json()["service"] == "queue-service"
 
     asyncio.run(scenario())
+
+
+def test_reset_removes_every_job_status_in_a_few_commands(
+    route_settings: Settings, traced_spans
+) -> None:
+    """A reset after a room's day: thousands of job statuses go in one UNLINK per thousand
+    keys, so its trace stays readable (it was one span per key), and nothing else goes."""
+
+    async def scenario() -> None:
+        seed = aioredis.Redis.from_url(route_settings.redis_url, decode_responses=True)
+        try:
+            async with seed.pipeline(transaction=False) as pipe:
+                for i in range(2500):
+                    pipe.hset(f"{JOB_PREFIX}{i:032x}", mapping={"status": "done"})
+                pipe.set("cache:keep-me", "1")
+                await pipe.execute()
+            async with client_for(create_app(route_settings)) as c:
+                r = await c.post("/admin/reset")
+                assert r.status_code == 200, r.text
+                assert r.json()["job_statuses_removed"] == 2500
+            assert [k async for k in seed.scan_iter(match=f"{JOB_PREFIX}*")] == []
+            assert await seed.get("cache:keep-me") == "1"
+        finally:
+            await seed.aclose()
+
+    redis_tracing.enable(trace.get_tracer_provider())  # the service's Redis spans, kept
+    try:
+        asyncio.run(scenario())
+    finally:
+        redis_tracing.disable()
+    names = [s.name for s in traced_spans.get_finished_spans()]
+    assert names.count("UNLINK") == 3, names.count("UNLINK")  # 1000 + 1000 + 500 keys
+    assert len(names) < 50, len(names)
