@@ -43,9 +43,6 @@ def _lab(lab_id: str, attendee: str | None, short: bool = False) -> Lab:
 @app.command("list")
 def list_labs() -> None:
     """Every lab with its time estimate and questions."""
-    specs = all_specs()
-    notebooks = {spec.id: REPO / "notebooks" / f"{spec.name}.ipynb" for spec in specs}
-
     # The id and the notebook never wrap (one is typed, the other opened, as it is). Below
     # 120 columns the notebook column goes (its name is the id and the title's words) so
     # the rest wraps between words instead of being cut.
@@ -58,16 +55,16 @@ def list_labs() -> None:
     table.add_column("questions")
     if wide:
         table.add_column("notebook", no_wrap=True)
-    for spec in specs:
-        nb = notebooks[spec.id]
-        row = [
+    for spec in all_specs():
+        nb = REPO / "notebooks" / f"{spec.name}.ipynb"
+        table.add_row(
             spec.id,
             spec.title,
             str(spec.time_minutes),
             ", ".join(f.kind for f in spec.faults) or "–",
             ", ".join(q.id for q in spec.questions),
-        ]
-        table.add_row(*row, *([nb.name if nb.exists() else "–"] if wide else []))
+            *([nb.name if nb.exists() else "–"] if wide else []),
+        )
     console.print(table)
 
 
