@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from scenarios.faults import parse_duration
 from stack.client import admin_token
 from stack.common.attendee import default_attendee
 from stack.common.settings import ServiceName
@@ -50,6 +51,37 @@ def scenario_description(name: str) -> str:
             break
         lines.append(body.strip())
     return " ".join(lines)
+
+
+def run_time(duration: str) -> str:
+    """A run time as Locust's `--run-time` takes it (whole seconds), from any duration the kit
+    reads (`90`, `90s`, `1.5m`, `1h`); ValueError names the option and the fix. Refused here,
+    before Locust starts: Locust would exit 2 with the reason only in its log, or, for `0`,
+    run nothing and pass its gate."""
+    try:
+        seconds = parse_duration(duration)
+    except ValueError as exc:
+        raise ValueError(f"--duration: {exc}") from None
+    if seconds < 1:
+        raise ValueError(f"--duration: {duration!r} is under a second; give at least 1s")
+    return f"{round(seconds)}s"
+
+
+def check_options(
+    name: str, *, users: int | None, duration: str | None, processes: int | None
+) -> None:
+    """A scenario that exists, users and worker processes Locust can run, a run time it reads;
+    ValueError names the option and the fix."""
+    if not (CONF_DIR / f"{name}.conf").is_file():
+        raise ValueError(f"no scenario `{name}`: choose one of {', '.join(scenarios())}")
+    if duration is not None:
+        run_time(duration)
+    if users is not None and users < 1:
+        raise ValueError(f"--users: {users} users cannot ask anything; give at least 1")
+    if processes is not None and processes != -1 and processes < 1:
+        raise ValueError(
+            f"--processes: {processes} is not a count; give 1 or more, or -1 (one per CPU)"
+        )
 
 
 @dataclass
@@ -94,9 +126,8 @@ def build_command(
     classes: Sequence[str] = (),
     extra_args: Sequence[str] = (),
 ) -> list[str]:
+    check_options(name, users=users, duration=duration, processes=processes)
     conf = CONF_DIR / f"{name}.conf"
-    if not conf.is_file():
-        raise ValueError(f"no scenario `{name}`: choose one of {', '.join(scenarios())}")
     prefix = report_dir / "stats"
     cmd = [
         sys.executable, "-m", "locust",
@@ -113,8 +144,8 @@ def build_command(
     ]  # fmt: skip
     if users is not None:
         cmd += ["--users", str(users), "--shape-users", str(users)]
-    if duration:
-        cmd += ["--run-time", duration]
+    if duration is not None:
+        cmd += ["--run-time", run_time(duration)]
     if headless:
         cmd += ["--headless"]
     else:
@@ -194,6 +225,8 @@ def run_scenario(
     On KeyboardInterrupt, Locust gets one SIGINT and is waited for, so its fault timeline and
     SLO gate still run; the exception is then re-raised.
     """
+    # Refused before a report folder exists for a run that never happens.
+    check_options(name, users=users, duration=duration, processes=processes)
     cfg = NativeConfig.from_env()
     host = host or cfg.url(ServiceName.GATEWAY)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -14,7 +14,8 @@ Objectives:
 
   Keys: `p50`, `p95`, `p99`, `avg` (ms), `fail` (ratio 0..1), `rps` (minimum req/s).
   Entries may also be separated by `|` in one string. An endpoint objective with no requests
-  in the run is reported as skipped, not passed.
+  in the run is reported as skipped, not passed; a run with no requests at all breaches every
+  objective (a CI gate must not pass a run that measured nothing).
 
 Exit codes: 3 when any objective is breached; 0 when a fail-ratio objective is configured and
 met (the gate accepted those failures); otherwise Locust's own code stands (1 = requests
@@ -102,6 +103,8 @@ class Verdict:
         label, unit, direction = METRICS[o.metric]
         if self.skipped:
             return f"{o.subject}: no requests, {label} not measured"
+        if self.actual is None:
+            return f"SLO breached: the run made no requests, {label} of {o.subject} not measured"
         actual = _fmt(self.actual, o.metric) + (unit and " " + unit)
         limit = _fmt(o.threshold, o.metric) + (unit and " " + unit)
         if self.passed:
@@ -169,15 +172,17 @@ def evaluate(
     aggregate: EndpointStats | None,
 ) -> list[Verdict]:
     by_key = {e.key: e for e in endpoints}
+    silent = aggregate is None or aggregate.requests == 0
     verdicts = []
     for o in objectives:
         stats = aggregate if o.endpoint is None else by_key.get(o.endpoint)
         if stats is None or stats.requests == 0:
-            # Nothing measured. With no traffic at all, a throughput floor is plainly breached.
+            # Nothing measured. A throughput floor is plainly breached; with no traffic at all,
+            # so is everything else (the run tested nothing); one quiet endpoint is skipped.
             if o.metric == "rps" and o.threshold > 0:
                 verdicts.append(Verdict(o, 0.0, False))
             else:
-                verdicts.append(Verdict(o, None, False, skipped=True))
+                verdicts.append(Verdict(o, None, False, skipped=not silent))
             continue
         actual = stats.value(o.metric)
         if actual is None:

@@ -7,6 +7,8 @@ import contextlib
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -20,6 +22,22 @@ from stack.native.supervisor import Supervisor
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
+
+
+def workshop_cli(cfg: NativeConfig, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """`workshop ARGS` against a test stack at 80 columns (what a terminal, or a CI log, gives
+    by default), with no Coralogix settings but `env`."""
+    run_env = {**os.environ, **cfg.to_env(), "COLUMNS": "80"}
+    for key in ("CX_PRIVATE_KEY", "CX_API_KEY", "CX_TEAM_URL", "CX_TEAM_NAME"):
+        run_env.pop(key, None)
+    return subprocess.run(
+        [sys.executable, "-m", "workshop.cli", *args],
+        cwd=REPO,
+        env=run_env | env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def questions() -> list[str]:

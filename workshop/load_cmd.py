@@ -3,8 +3,9 @@
 Locust is never imported here (gevent monkey-patching would break the CLI, notebooks and the
 demo): it runs as `python -m locust` with the scenario's config file, reports go to
 `reports/<scenario>-<timestamp>/` (stats.json, stats_*.csv, report.html, junit.xml,
-locust.log) and the command exits with Locust's exit code (0 ok, 1 requests failed, 3 an SLO
-was breached). The admin token reaches Locust through the environment only.
+locust.log; `--reports DIR` puts the folder elsewhere) and the command exits with Locust's
+exit code (0 ok, 1 requests failed, 3 an SLO was breached). The admin token reaches Locust
+through the environment only.
 
 The runner itself is `scenarios.runner.run_scenario` (also used by lab traffic).
 """
@@ -12,6 +13,7 @@ The runner itself is `scenarios.runner.run_scenario` (also used by lab traffic).
 from __future__ import annotations
 
 import os
+import re
 import webbrowser
 from pathlib import Path
 from typing import Annotated
@@ -24,7 +26,9 @@ from rich.table import Table
 from labs.runtime.views import live_view
 from labs.telemetry.traces import table_width, text_width
 from scenarios.runner import (
+    REPORTS,
     USER_CLASSES,
+    check_options,
     read_stats_csv,
     run_scenario,
     scenario_description,
@@ -106,6 +110,22 @@ def _junit_summary(path: Path) -> Table | None:
     return table
 
 
+_ERROR_LINE = re.compile(r"(\w+Error: |error: |^Invalid )")
+
+
+def locust_errors(log: Path, most: int = 3) -> list[str]:
+    """The last distinct error lines of Locust's log (an exception, an argparse refusal):
+    why Locust exited 2, without opening the log."""
+    if not log.is_file():
+        return []
+    found: list[str] = []
+    for line in log.read_text(errors="replace").splitlines():
+        line = line.strip()
+        if _ERROR_LINE.search(line) and line not in found:
+            found.append(line)
+    return found[-most:]
+
+
 @app.callback(invoke_without_command=True)
 def load(
     scenario: Annotated[
@@ -132,6 +152,9 @@ def load(
     classes: Annotated[str, typer.Option(help="comma-separated user classes")] = ",".join(
         USER_CLASSES
     ),
+    reports: Annotated[
+        Path, typer.Option(help="where the run's report folder goes (a CI job's artifacts)")
+    ] = REPORTS,
     list_: Annotated[bool, typer.Option("--list", help="list the scenarios")] = False,
 ) -> None:
     """Run SCENARIO (scenarios/conf/SCENARIO.conf) with Locust; exit with Locust's code."""
@@ -145,9 +168,11 @@ def load(
         if not scenario:
             return
     assert scenario is not None
-    if scenario not in scenarios():
-        console.print(f"[bold red]error:[/] no scenario `{scenario}` ({', '.join(scenarios())})")
-        raise typer.Exit(2)
+    try:
+        check_options(scenario, users=users, duration=duration, processes=processes)
+    except ValueError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
     chosen = [c.strip() for c in classes.split(",") if c.strip()]
     unknown = set(chosen) - set(USER_CLASSES)
     if unknown:
@@ -169,7 +194,7 @@ def load(
             result = run_scenario(
                 scenario, host=target, users=users, duration=duration, attendee=attendee,
                 processes=processes, classes=chosen if chosen != list(USER_CLASSES) else (),
-                headless=headless, web_host=web_host, web_port=web_port,
+                headless=headless, web_host=web_host, web_port=web_port, report_root=reports,
                 on_poll=lambda rows: live.update(table(rows)),
             )  # fmt: skip
             live.update(table(read_stats_csv(result.report_dir / "stats_stats.csv"), scenario))
@@ -179,6 +204,9 @@ def load(
     summary = _junit_summary(result.junit)
     if summary is not None:
         console.print(summary)
+    if result.exit_code == 2:
+        for line in locust_errors(result.log):
+            console.print(f"[red]locust:[/] {escape(line)}")
     meaning = {0: "passed", 1: "requests failed", 2: "Locust error", 3: "SLO breached"}
     colour = "green" if result.exit_code == 0 else "red"
     console.print(

@@ -147,10 +147,11 @@ def _bar(offset: float, length: float, total: float, width: int) -> str:
 
 
 def text_width(header: str, values: Iterable[str]) -> int:
-    """Cells a no-wrap column needs: its header's or its widest value's."""
+    """Cells a no-wrap column needs: its header's or its widest value's (the header's alone
+    when there are no values yet, as in a live table before its first rows)."""
     from rich.cells import cell_len
 
-    return max(cell_len(header), *(cell_len(v) for v in values))
+    return max([cell_len(header), *(cell_len(v) for v in values)])
 
 
 def table_width(columns: Sequence[int]) -> int:

@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import workshop_cli
+
 pytestmark = pytest.mark.stack
 
 
 def _workshop(stack, *args: str, **env: str) -> str:
-    """`workshop ARGS` against the session stack at 80 columns (what a terminal, or a CI log,
-    gives by default), with no Coralogix settings but `env`; its stdout, once it succeeded."""
-    run_env = {**os.environ, **stack.cfg.to_env(), "COLUMNS": "80"}
-    for key in ("CX_PRIVATE_KEY", "CX_API_KEY", "CX_TEAM_URL", "CX_TEAM_NAME"):
-        run_env.pop(key, None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "workshop.cli", *args],
-        cwd=REPO,
-        env=run_env | env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    """The command's stdout, once it succeeded."""
+    proc = workshop_cli(stack.cfg, *args, **env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
 

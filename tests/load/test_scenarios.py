@@ -21,6 +21,7 @@ import pytest
 
 from scenarios.runner import LOCUSTFILE, REPO, run_scenario
 from stack.common.settings import ServiceName
+from tests.helpers import workshop_cli
 
 pytestmark = [
     pytest.mark.stack,
@@ -213,3 +214,44 @@ def test_fault_timeline_is_cleared_after_sigint(stack, admin, tmp_path) -> None:
             proc.wait()
     assert admin.faults() == [], out[-2000:]
     assert not list((stack.cfg.data_dir / "fault-state").glob("*.json"))
+
+
+def test_workshop_load_shows_the_run_at_80_columns(stack, tmp_path) -> None:
+    """The command a CI job runs: a live table, the final one, the gate and the verdict line.
+    (Its first live table, with no rows yet, used to crash the command before Locust began.)"""
+    proc = workshop_cli(
+        stack.cfg, "load", "smoke", "--duration", RUN, "--attendee", "load-test",
+        "--reports", str(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    (report,) = tmp_path.iterdir()
+    total = _requests(report)
+    assert total > 10
+    assert all(len(line) <= 80 for line in proc.stdout.splitlines())
+    aggregated = next(line for line in proc.stdout.splitlines() if "Aggregated" in line)
+    assert int(aggregated.split("│")[3]) > 10
+    assert "SLO gate" in proc.stdout
+    verdict = proc.stdout.split("SLO gate")[1]
+    assert f"passed (exit 0) · {total} requests, 0 failed" in " ".join(verdict.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("--users", "0"), "--users: 0 users"),
+        (("--duration", "0"), "--duration: '0' is under a second"),
+        (("--duration", "abc"), "--duration: not a duration: 'abc'"),
+        (("--processes", "-7"), "--processes: -7 is not a count"),
+        (("--duration", "6s", "--classes", "Nobody"), "unknown user class Nobody"),
+    ],
+)
+def test_workshop_load_refuses_what_locust_cannot_run(stack, tmp_path, args, named) -> None:
+    """Refused before Locust starts: exit 2, the option and the fix named, no report folder.
+    Locust itself would exit 2 with the reason only in its log, or, for `--duration 0`, run
+    nothing and pass the gate."""
+    proc = workshop_cli(stack.cfg, "load", "smoke", *args, "--reports", str(tmp_path))
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert named in " ".join(proc.stdout.split())
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -85,12 +85,17 @@ def test_exit_codes() -> None:
     assert se.exit_code([]) is None
 
 
-def test_no_traffic_breaches_a_throughput_floor() -> None:
+def test_a_run_with_no_requests_breaches_every_objective() -> None:
+    """`--duration 0` used to pass smoke's gate: every objective skipped, exit 0, in CI."""
     empty = se.EndpointStats("", se.AGGREGATE, 0, 0)
-    verdicts = se.evaluate(se.global_objectives(p95_ms=100, min_rps=1), [], empty)
-    assert verdicts[0].skipped
-    assert verdicts[1].breached
-    assert se.exit_code(verdicts) == 3
+    goals = se.global_objectives(p95_ms=100, fail_ratio=0.01, min_rps=1)
+    goals += se.parse_endpoint_slos("POST /api/queries: p95=300")
+    for aggregate in (empty, None):
+        verdicts = se.evaluate(goals, [], aggregate)
+        assert [v.breached for v in verdicts] == [True] * 4
+        assert se.exit_code(verdicts) == 3
+        assert "made no requests" in verdicts[0].message
+        assert "0.0 req/s < 1.0" in verdicts[2].message
 
 
 def test_junit_has_one_testcase_per_objective() -> None:

@@ -95,6 +95,39 @@ def test_load_stats_table_fits_and_never_cuts_a_number(width: int) -> None:
         assert cells[1] == name or (width < 120 and name.startswith(cells[1].rstrip("…"))), line
 
 
+def test_load_stats_table_before_the_first_rows_shows_its_headers() -> None:
+    """The live table's first frame, before Locust writes any stats: every header, no row."""
+    from workshop.load_cmd import stats_table
+
+    console = Console(width=80, record=True)
+    console.print(stats_table([], "smoke · live", max_width=80))
+    text = console.export_text()
+    assert "smoke · live" in text and "req/s" in text
+    assert not [line for line in text.splitlines() if line.startswith("│")]
+
+
+def test_load_names_why_locust_exited_2(tmp_path) -> None:
+    """Locust's reasons, from its log: the last distinct error lines, not its tracebacks."""
+    from workshop.load_cmd import locust_errors
+
+    log = tmp_path / "locust.log"
+    log.write_text(
+        "[2026-12-08 00:18:55] vm/INFO/locust.main: Starting Locust 2.47.0\n"
+        '  File "runners.py", line 3, in start\n'
+        "ValueError: target_user_count must be >= 0, got -3\n"
+        "ValueError: target_user_count must be >= 0, got -3\n"
+        "__main__.py: error: argument -t/--run-time: Invalid time span format.\n"
+        "Invalid --processes count -7\n"
+        "[2026-12-08 00:18:56] vm/INFO/locust.main: Shutting down (exit code 2)\n"
+    )
+    assert locust_errors(log) == [
+        "ValueError: target_user_count must be >= 0, got -3",
+        "__main__.py: error: argument -t/--run-time: Invalid time span format.",
+        "Invalid --processes count -7",
+    ]
+    assert locust_errors(tmp_path / "missing.log") == []
+
+
 def test_a_live_view_ends_its_last_line_when_stdout_is_not_a_terminal() -> None:
     """rich's Live leaves a piped table's last line open; the next print must not join it."""
     import io
