@@ -6,9 +6,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from stack.client import ApiError, Gateway
+from stack.common.faults.model import MAX_TTL_SECONDS
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -27,9 +29,16 @@ def _call(fn: Any, *args: Any, **kw: Any) -> Any:
         return fn(*args, **kw)
     except ApiError as exc:
         body = exc.body if isinstance(exc.body, dict) else {}
-        console.print(f"[red]error:[/] {body.get('detail', exc)}")
-        for err in body.get("errors") or []:
-            console.print(f"  [yellow]{err.get('field')}[/]: {err.get('reason')}")
+        # A refusal names each field and its reason (the detail joins the same pairs once
+        # more): one line each. Anything else says what happened in its detail.
+        errors = body.get("errors") or []
+        for err in errors:
+            console.print(
+                f"[red]error:[/] [yellow]{escape(str(err.get('field')))}[/]: "
+                f"{escape(str(err.get('reason')))}"
+            )
+        if not errors:
+            console.print(f"[red]error:[/] {escape(str(body.get('detail', exc)))}")
         raise typer.Exit(1) from None
     except OSError as exc:
         console.print(f"[red]error:[/] the gateway is not reachable ({exc}); `workshop up`?")
@@ -94,13 +103,31 @@ def add(
     target: Annotated[str, typer.Argument(help="the service.name to break")],
     param: Annotated[list[str], typer.Option("--param", "-p", help="key=value")] = [],  # noqa: B006
     probability: Annotated[float, typer.Option(min=0, max=1)] = 1.0,
-    ttl: Annotated[int, typer.Option(help="seconds until it expires (≤ 7200)")] = 600,
+    ttl: Annotated[
+        int, typer.Option(min=1, max=MAX_TTL_SECONDS, help="seconds until it expires")
+    ] = 600,
     attendee: Annotated[str | None, typer.Option(help="only this attendee's requests")] = None,
     session: Annotated[str | None, typer.Option(help="only this session's requests")] = None,
 ) -> None:
     """Inject a fault."""
+    # An empty name (`--attendee "$NAME"` with NAME unset) must not widen the fault to
+    # everybody: in a room that is every attendee's stack.
+    for option, value in (("--attendee", attendee), ("--session", session)):
+        if value is not None and not value.strip():
+            console.print(
+                f"[red]error:[/] {option} is empty: name one, or leave the option out "
+                "for a fault on every request"
+            )
+            raise typer.Exit(2)
+    if attendee is not None and session is not None:
+        console.print("[red]error:[/] give --attendee or --session, not both")
+        raise typer.Exit(2)
     scope, value = (
-        ("attendee", attendee) if attendee else ("session", session) if session else ("all", None)
+        ("attendee", attendee)
+        if attendee is not None
+        else ("session", session)
+        if session is not None
+        else ("all", None)
     )
     fault = _call(
         _gateway().add_fault,
@@ -112,8 +139,9 @@ def add(
         scope=scope,
         scope_value=value,
     )
+    only = f", only {scope} {escape(str(value))}'s requests" if value is not None else ""
     console.print(
-        f"[green]injected[/] {fault['id']}: {kind} on {target}, "
+        f"[green]injected[/] {fault['id']}: {kind} on {target}{only}, "
         f"expires in {int(fault['remaining_seconds'])} s"
     )
 

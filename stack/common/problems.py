@@ -6,7 +6,9 @@ A stack trace never reaches a client: unexpected exceptions become a 500 problem
 from __future__ import annotations
 
 import logging
-from typing import Any
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 import orjson
 from fastapi import FastAPI, Request
@@ -82,23 +84,50 @@ def problem_response(problem: Problem) -> Response:
     )
 
 
-def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    # ("body", "rating") → "rating"; a whole-body error → "body".
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    return ".".join(parts) or str(loc[0] if loc else "body")
+_WHERE = ("body", "query", "path", "header", "cookie")
 
 
-def validation_problem(exc: RequestValidationError) -> Problem:
-    errors = []
-    for err in exc.errors():
+def _parts(loc: tuple[Any, ...] | list[Any]) -> list[str]:
+    # ("body", "rating") → ["rating"]: the field, without the part of the request it came in
+    # (only the first item says that: ("body", "query") is a body field named `query`).
+    return [str(p) for p in (loc[1:] if loc and loc[0] in _WHERE else loc)]
+
+
+# A model's own check names the field it refuses, "kind: unknown fault kind …": that field,
+# not the model (or the whole body), is the one the client has to fix.
+_NAMED = re.compile(r"^([A-Za-z_]\w*(?:\.\w+)*): (.+)$", re.S)
+
+
+def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """pydantic's errors as `{"field", "reason"}`, worded for the client who sent them."""
+    found = []
+    for err in errors:
         kind = err.get("type", "")
+        loc = err.get("loc", ())
+        field = ".".join(_parts(loc)) or str(loc[0] if loc else "body")
         if kind == "json_invalid":
             reason = "the body is not valid JSON"
         elif kind == "model_attributes_type" or kind == "dict_type":
             reason = "expected a JSON object (send Content-Type: application/json)"
         else:
             reason = str(err.get("msg", "invalid value"))
-        errors.append({"field": _field(err.get("loc", ())), "reason": reason})
+            if kind == "value_error":
+                reason = reason.removeprefix("Value error, ")
+                if named := _NAMED.match(reason):
+                    field = ".".join([*_parts(loc), named[1]])
+                    reason = named[2]
+        found.append({"field": field, "reason": reason})
+    return found
+
+
+class _HasErrors(Protocol):
+    def errors(self) -> Any: ...
+
+
+def validation_problem(exc: _HasErrors) -> Problem:
+    """A 422 naming every refused field: from FastAPI's request validation, or a model the
+    route builds itself (pydantic's ValidationError)."""
+    errors = field_errors(exc.errors())
     detail = "; ".join(f"`{e['field']}`: {e['reason']}" for e in errors) or "invalid request"
     return Problem(422, detail, errors=errors, slug="validation-error")
 

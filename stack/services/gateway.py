@@ -28,7 +28,7 @@ from stack.common import room_proxy
 from stack.common.faults import Fault, FaultSpec, catalogue, identity
 from stack.common.faults import store as fault_store
 from stack.common.faults.engine import request_baggage
-from stack.common.problems import Problem
+from stack.common.problems import Problem, validation_problem
 from stack.common.redis import CACHE_PREFIX, JOB_PREFIX, SESSION_PREFIX, Hash, unlink_matching
 from stack.common.service import Service
 from stack.common.settings import ServiceName, Settings
@@ -434,9 +434,7 @@ def create_app(settings: Settings | None = None, *, redis: aioredis.Redis | None
         try:
             spec = FaultSpec(**body.fault_fields())
         except ValidationError as exc:
-            reason = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-            field = reason.split(":", 1)[0] if ":" in reason else "kind"
-            raise Problem(422, reason, errors=[{"field": field, "reason": reason}]) from None
+            raise validation_problem(exc) from None
         fault = Fault.create(spec, created_by="admin")
         await fault_store.add_fault(client, fault)
         return room_mod.room_event(fault)

@@ -12,6 +12,7 @@ from stack.client import ApiError, Gateway
 from stack.common.faults import docs
 from stack.common.faults.registry import FAULT_KINDS
 from stack.common.settings import ServiceName
+from tests.helpers import workshop_cli
 
 
 def test_docs_table_matches_the_registry() -> None:
@@ -47,8 +48,36 @@ def test_invalid_faults_are_422_naming_the_field(admin: Gateway, spec: dict, fie
     with pytest.raises(ApiError) as err:
         admin._call("POST", "/api/admin/faults", admin=True, json=spec)
     assert err.value.status == 422
-    text = err.value.body["detail"] + str(err.value.body.get("errors"))
-    assert field in text, text
+    (error,) = err.value.body["errors"]
+    assert error["field"] == field, err.value.body
+    assert not error["reason"].startswith((f"{field}:", "Value error")), error
+
+
+def test_fault_add_on_the_command_line_refuses_what_would_reach_everybody(stack) -> None:
+    """`--attendee "$NAME"` with NAME unset used to inject a fault on every request; the
+    refusal of a bad param is one line naming the field, not the detail and then again."""
+    empty = workshop_cli(stack.cfg, "fault", "add", "latency", "query-service", "--attendee", "")
+    assert empty.returncode == 2 and "--attendee is empty" in empty.stdout, empty.stdout
+    both = workshop_cli(
+        stack.cfg, "fault", "add", "latency", "query-service", "--attendee", "a", "--session", "b"
+    )
+    assert both.returncode == 2 and "not both" in both.stdout, both.stdout
+    ttl = workshop_cli(stack.cfg, "fault", "add", "latency", "query-service", "--ttl", "0")
+    assert ttl.returncode == 2 and "--ttl" in ttl.stdout + ttl.stderr
+    bad = workshop_cli(stack.cfg, "fault", "add", "latency", "query-service", "-p", "ms=abc")
+    assert bad.returncode == 1
+    assert bad.stdout.startswith("error: params.ms: Input should be a valid integer")
+    assert bad.stdout.count("valid integer") == 1, bad.stdout
+    listed = workshop_cli(stack.cfg, "fault", "list")
+    assert "latency" not in listed.stdout, listed.stdout  # nothing was injected
+    mine = workshop_cli(
+        stack.cfg, "fault", "add", "latency", "query-service", "-p", "ms=1", "--attendee", "ann"
+    )
+    try:
+        assert mine.returncode == 0, mine.stdout + mine.stderr
+        assert "only attendee ann's requests" in " ".join(mine.stdout.split())
+    finally:
+        workshop_cli(stack.cfg, "fault", "clear")
 
 
 def test_default_ttl_is_ten_minutes(admin: Gateway) -> None:

@@ -83,9 +83,7 @@ def test_bad_input_is_refused_before_any_downstream_call(route_settings: Setting
         async with client_for(gateway.create_app(settings)) as gw:
             blank = await gw.post("/api/queries", json={"question": "   "})
             assert blank.status_code == 422
-            assert blank.json()["errors"] == [
-                {"field": "question", "reason": "Value error, must not be blank"}
-            ]
+            assert blank.json()["errors"] == [{"field": "question", "reason": "must not be blank"}]
             long = await gw.post("/api/queries", json={"question": "errors " * 4})
             assert long.status_code == 422 and long.json()["errors"][0]["field"] == "question"
             extra = await gw.post("/api/queries", json={"question": "errors", "x": 1})
@@ -102,5 +100,38 @@ def test_bad_input_is_refused_before_any_downstream_call(route_settings: Setting
             assert config["coralogix"]["enabled"] is False and config["attendee_faults"] is False
             schema = (await gw.get("/api/openapi.json")).json()["components"]["schemas"]
             assert schema["QuestionIn"]["properties"]["question"]["maxLength"] == 20
+
+    asyncio.run(scenario())
+
+
+def test_a_refused_fault_names_the_field_to_fix(route_settings: Settings, monkeypatch) -> None:
+    """The fault model checks kind, target and params itself; its refusals used to name the
+    whole body (`body`: "Value error, params.ms: …"), now the field a caller changes."""
+    from stack.gateway import auth as gateway_auth
+
+    monkeypatch.setattr(gateway_auth, "admin_token", lambda settings=None: "t" * 32)
+    auth = {"authorization": "Bearer " + "t" * 32}
+
+    async def scenario() -> None:
+        async with client_for(gateway.create_app(route_settings)) as gw:
+            cases = {
+                "kind": {"kind": "nosuch", "target": "query-service"},
+                "target": {"kind": "latency", "target": "nosuch"},
+                "params.ms": {"kind": "latency", "target": "query-service", "params": {"ms": "x"}},
+                "params.nokey": {
+                    "kind": "latency", "target": "query-service", "params": {"nokey": 1}
+                },
+                "scope_value": {"kind": "latency", "target": "query-service", "scope": "attendee"},
+            }  # fmt: skip
+            for field, spec in cases.items():
+                r = await gw.post("/api/admin/faults", json=spec, headers=auth)
+                assert r.status_code == 422, r.text
+                (error,) = r.json()["errors"]
+                assert error["field"] == field, r.text
+                assert not error["reason"].startswith(("Value error", field)), r.text
+                assert r.json()["detail"] == f"`{field}`: {error['reason']}"
+            event = await gw.post("/api/admin/room/events", json={"kind": "nosuch"}, headers=auth)
+            assert event.status_code == 422
+            assert event.json()["errors"][0]["field"] == "kind", event.text
 
     asyncio.run(scenario())
