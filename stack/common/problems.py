@@ -106,7 +106,13 @@ def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
         loc = err.get("loc", ())
         field = ".".join(_parts(loc)) or str(loc[0] if loc else "body")
         if kind == "json_invalid":
-            reason = "the body is not valid JSON"
+            # pydantic's location is (body, character offset): the field is the body.
+            field = "body"
+            where = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+            why = str((err.get("ctx") or {}).get("error", "")).strip()
+            reason = "the body is not valid JSON" + (
+                f" (at character {where}: {why})" if where is not None and why else ""
+            )
         elif kind == "model_attributes_type" or kind == "dict_type":
             reason = "expected a JSON object (send Content-Type: application/json)"
         else:

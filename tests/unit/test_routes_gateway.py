@@ -86,6 +86,15 @@ def test_bad_input_is_refused_before_any_downstream_call(route_settings: Setting
             assert blank.json()["errors"] == [{"field": "question", "reason": "must not be blank"}]
             long = await gw.post("/api/queries", json={"question": "errors " * 4})
             assert long.status_code == 422 and long.json()["errors"][0]["field"] == "question"
+            broken = await gw.post(
+                "/api/queries",
+                content=b'{"question": "x"',
+                headers={"content-type": "application/json"},
+            )
+            # (the field was pydantic's character offset, "16")
+            reason = "the body is not valid JSON (at character 16: Expecting ',' delimiter)"
+            assert broken.status_code == 422
+            assert broken.json()["errors"] == [{"field": "body", "reason": reason}]
             extra = await gw.post("/api/queries", json={"question": "errors", "x": 1})
             assert extra.status_code == 422 and extra.json()["errors"][0]["field"] == "x"
             page = await gw.get("/api/history", params={"page_size": 11})
