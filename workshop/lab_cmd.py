@@ -131,7 +131,12 @@ def check(
     elif len(qids) == 1:
         qid = qids[0]
     else:
-        console.print(f"which question? one of: {', '.join(qids)}")
+        # Several questions: the first word names one. Say which word was not one.
+        told = f"`{escape(words[0])}` is not a question of lab {lab.spec.id}; " if words else ""
+        console.print(
+            f"[bold red]error:[/] {told}give `workshop lab check {lab.spec.id} QUESTION_ID "
+            f"ANSWER`, QUESTION_ID one of: {', '.join(qids)}"
+        )
         raise typer.Exit(2)
     if lab.state.traffic_start is None:
         console.print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import typer
 from rich.console import Console
 
 from labs.runtime.spec import all_specs
@@ -144,3 +145,16 @@ def test_a_live_view_ends_its_last_line_when_stdout_is_not_a_terminal() -> None:
         live.update(table)
     console.print("next")
     assert out.getvalue().splitlines()[-1] == "next"
+
+
+def test_lab_check_names_the_word_that_is_not_a_question(monkeypatch) -> None:
+    """`workshop lab check 01 nosuch 1` used to answer only "which question?"."""
+    console = Console(width=80, record=True)
+    monkeypatch.setattr(lab_cmd, "console", console)
+    with pytest.raises(typer.Exit) as exit_:
+        lab_cmd.check("01", ["nosuch", "1"], attendee="cli-test")
+    assert exit_.value.exit_code == 2
+    text = " ".join(console.export_text().split())
+    qids = ", ".join(q.id for q in next(s for s in all_specs() if s.id == "01").questions)
+    assert "`nosuch` is not a question of lab 01" in text
+    assert f"workshop lab check 01 QUESTION_ID ANSWER`, QUESTION_ID one of: {qids}" in text
