@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import shutil
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -59,9 +60,19 @@ def room_dir(data_dir: Path) -> Path:
     return data_dir / "room"
 
 
+# Latin letters NFKD does not split into a base letter and a mark.
+_LETTERS = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ł": "l", "þ": "th"})
+
+
 def slug(name: str) -> str:
-    s = re.sub(r"[^a-z0-9]+", "-", name.strip().lower()).strip("-")
-    return s[:24] or "attendee"
+    """An id a learner recognises as theirs: `Zoë Núñez` → `zoe-nunez` (accents dropped, not
+    the letters under them), at most 24 characters of whole words; a name with no Latin
+    letters → `attendee` (numbered on by the roster)."""
+    plain = unicodedata.normalize("NFKD", name.strip().lower().translate(_LETTERS))
+    s = re.sub(r"[^a-z0-9]+", "-", plain.encode("ascii", "ignore").decode()).strip("-")
+    if len(s) > 24:  # a long name ends at its last whole word within 24 characters
+        s = s[:24] if s[24] == "-" or "-" not in s[:24] else s[:24].rsplit("-", 1)[0]
+    return s or "attendee"
 
 
 def read_roster(path: Path) -> list[tuple[str, str]]:

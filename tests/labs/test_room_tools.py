@@ -30,6 +30,23 @@ def test_roster_ids_logins_and_a_secrets_file_only_the_owner_reads(tmp_path):
     assert not any(p in public for p in passwords.values())
 
 
+def test_roster_ids_keep_the_letters_under_accents(tmp_path):
+    """`Zoë Ñúñez` used to become `zo-ez` (every accented letter dropped with its base)."""
+    names = [
+        "Zoë Ñúñez",
+        "Strauß",
+        "Łukasz Øster",
+        "李雷",
+        "Zoe Nunez",
+        "Jean-Baptiste Ottavio Lamb",
+    ]
+    (tmp_path / "r.csv").write_text("\n".join(names) + "\n")
+    people = roster.create_room(tmp_path / "r.csv", tmp_path)
+    assert [a.id for a in people] == [
+        "zoe-nunez", "strauss", "lukasz-oster", "attendee", "zoe-nunez-2", "jean-baptiste-ottavio",
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [("", "no attendees"), ("name,email\n,a@b.c\n", "name is empty"), ("Ann,not-mail\n", "email")],
