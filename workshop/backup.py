@@ -72,13 +72,29 @@ class Manifest:
         path = directory / "manifest.json"
         if not path.exists():
             raise BackupError(f"{directory} holds no manifest.json: not a `workshop backup`")
-        data = json.loads(path.read_text())
+        unreadable = f"{path} is not a manifest `workshop backup` wrote"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise BackupError(f"{unreadable}: {exc}") from None
+        if not isinstance(data, dict):
+            raise BackupError(f"{unreadable}: not a JSON object")
         if data.get("manifest_version") != MANIFEST_VERSION:
             raise BackupError(
                 f"unsupported manifest version {data.get('manifest_version')!r} "
                 f"(this kit reads {MANIFEST_VERSION})"
             )
-        return cls(**data)
+        try:
+            manifest = cls(**data)
+        except TypeError as exc:  # a field missing or unknown
+            raise BackupError(f"{unreadable}: {exc}") from None
+        files = manifest.files
+        if not isinstance(files, dict) or not all(
+            isinstance(meta, dict) and isinstance(meta.get("sha256"), str)
+            for meta in files.values()
+        ):
+            raise BackupError(f"{unreadable}: every file needs its sha256")
+        return manifest
 
 
 def _sha256(path: Path) -> str:
