@@ -4,6 +4,7 @@ the demo, the labs, the scenarios and the tests, with the one admin-token lookup
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +15,16 @@ from stack.common.attendee import baggage_header, default_attendee
 from stack.common.settings import ServiceName
 from stack.native.config import NativeConfig
 
-__all__ = ["ApiError", "Gateway", "admin_token", "baggage_header", "default_attendee"]
+__all__ = [
+    "ApiError",
+    "Gateway",
+    "Unreachable",
+    "admin_token",
+    "baggage_header",
+    "default_attendee",
+    "failure_reason",
+    "unreachable",
+]
 
 
 def admin_token(
@@ -33,6 +43,38 @@ def admin_token(
         return path.read_text().strip() or None
     except OSError:
         return None
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a request got no answer, in a few words ("connection refused", "timed out"),
+    instead of requests' nested repr of urllib3's exceptions."""
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
+    return errno[1].strip().lower() if errno else type(exc).__name__
+
+
+def unreachable(url: str, timeout: float = 3.0) -> str | None:
+    """Why nothing answers HTTP at `url`, or None when something does (any status: only
+    whether a server is there is asked, not whether it is healthy)."""
+    try:
+        requests.get(url.rstrip("/") + "/health", timeout=timeout).close()
+    except requests.exceptions.SSLError:
+        return None  # a TLS server answered (nginx's self-signed certificate)
+    except requests.RequestException as exc:
+        return failure_reason(exc)
+    return None
+
+
+class Unreachable(ConnectionError):
+    """Nothing answers at the gateway's URL: said before traffic starts, with the fix."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(
+            f"nothing answers at {url} ({reason}): start the stack with `workshop up`, "
+            "or point the gateway URL at a running one"
+        )
+        self.url = url
 
 
 class ApiError(RuntimeError):

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from stack.client import ApiError, Gateway
+from stack.client import ApiError, Gateway, failure_reason
 from stack.common.faults.model import MAX_TTL_SECONDS
 
 app = typer.Typer(no_args_is_help=True)
@@ -41,7 +41,12 @@ def _call(fn: Any, *args: Any, **kw: Any) -> Any:
             console.print(f"[red]error:[/] {escape(str(body.get('detail', exc)))}")
         raise typer.Exit(1) from None
     except OSError as exc:
-        console.print(f"[red]error:[/] the gateway is not reachable ({exc}); `workshop up`?")
+        url = getattr(fn, "__self__", None)
+        where = f" at {url.base_url}" if isinstance(url, Gateway) else ""
+        console.print(
+            f"[red]error:[/] the gateway{where} is not reachable ({failure_reason(exc)}): "
+            "`workshop up`?"
+        )
         raise typer.Exit(1) from None
 
 

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from labs.runtime import Lab, all_specs, load_spec
 from labs.runtime.views import where_lines
+from stack.client import Unreachable
 
 REPO = Path(__file__).resolve().parents[1]
 app = typer.Typer(
@@ -79,7 +80,11 @@ def run(
     """Run a lab's traffic and fault timeline with a live view, then print the questions."""
     lab = _lab(lab_id, attendee, short)
     console.print(lab.intro())
-    lab.run(users=users, duration=duration)
+    try:
+        lab.run(users=users, duration=duration)
+    except Unreachable as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
     try:
         lab.live()
     except KeyboardInterrupt:

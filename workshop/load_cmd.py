@@ -34,6 +34,7 @@ from scenarios.runner import (
     scenario_description,
     scenarios,
 )
+from stack.client import Unreachable, unreachable
 from stack.common.settings import ServiceName
 from stack.native.config import NativeConfig
 
@@ -179,6 +180,10 @@ def load(
         console.print(f"[bold red]error:[/] unknown user class {', '.join(sorted(unknown))}")
         raise typer.Exit(2)
     target = host or NativeConfig.from_env().url(ServiceName.GATEWAY)
+    if reason := unreachable(target):
+        # Locust would run its whole duration failing every request, then breach its gate.
+        console.print(f"[bold red]error:[/] {escape(str(Unreachable(target, reason)))}")
+        raise typer.Exit(2)
     console.print(f"scenario [bold]{scenario}[/] → {target}")
     if not headless:
         url = f"http://{web_host}:{web_port}"

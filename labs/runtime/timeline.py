@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from labs.runtime import traffic
 from labs.runtime.state import FaultRecord, LabState, fault_window_s
 from labs.runtime.traffic import TrafficRun
-from stack.client import ApiError, Gateway
+from stack.client import ApiError, Gateway, Unreachable, unreachable
 from stack.common.faults.registry import FAULT_KINDS
 
 if TYPE_CHECKING:
@@ -47,6 +47,9 @@ def start_traffic(
     """Start the spec's traffic in the background (returns at once)."""
     if lab.traffic and lab.traffic.running:
         raise RuntimeError("traffic is already running: lab.live() or lab.stop()")
+    # A stopped stack would fail every request for the lab's whole run, then look finished.
+    if reason := unreachable(lab.gateway_url):
+        raise Unreachable(lab.gateway_url, reason)
     users, duration = traffic_plan(lab, users, duration)
     who = attendees or lab.room_attendees()
     admin_token = lab._admin_token

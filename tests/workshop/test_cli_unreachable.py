@@ -1,0 +1,73 @@
+"""Commands that need the gateway, run while nothing answers at its URL: one line with the
+reason and the fix, at once. (`lab run` used to send 30 s of traffic that all failed and then
+look finished; `load` ran Locust's whole duration into a breached gate; `fault list` printed
+urllib3's nested exception reprs.)"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from stack.client import failure_reason, unreachable
+from tests.helpers import REPO
+
+
+@pytest.fixture
+def closed_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _cli(tmp_path, url: str, *args: str) -> subprocess.CompletedProcess:
+    port = int(url.rsplit(":", 1)[1])
+    env = {
+        **os.environ,
+        "COLUMNS": "80",
+        "WORKSHOP_DATA_DIR": str(tmp_path),
+        "WORKSHOP_PORT_BASE": str(port),  # the gateway is the base port
+        "LAB_GATEWAY_URL": url,
+        "ADMIN_TOKEN": "t" * 32,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "workshop.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_reason_is_a_few_words(closed_url) -> None:
+    assert unreachable(closed_url) == "connection refused"
+    with pytest.raises(requests.ConnectionError) as info:
+        requests.get(closed_url, timeout=2)
+    assert failure_reason(info.value) == "connection refused"
+    assert failure_reason(requests.ReadTimeout("Read timed out.")) == "timed out"
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("lab", "run", "00"), "nothing answers at {url} (connection refused)"),
+        (("load", "smoke"), "nothing answers at {url} (connection refused)"),
+        (("fault", "list"), "the gateway at {url} is not reachable (connection refused)"),
+    ],
+)
+def test_a_command_without_a_gateway_says_so_at_once(tmp_path, closed_url, args, said) -> None:
+    started = time.monotonic()
+    proc = _cli(tmp_path, closed_url, *args)
+    out = " ".join(proc.stdout.split())
+    assert proc.returncode in (1, 2), out
+    assert "error: " + said.format(url=closed_url) in out, out
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "Errno" not in out and "HTTPConnection" not in out
+    assert time.monotonic() - started < 20  # not a lab's or a scenario's whole run
