@@ -63,3 +63,33 @@ def _worker_summary(environment: Any, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):
         index = getattr(environment.runner, "worker_index", "?")
         log.info("worker %s sent %d requests", index, _sent["requests"])
+
+
+@events.init_command_line_parser.add_listener
+def _final_stats_option(parser: Any) -> None:
+    parser.add_argument(
+        "--final-stats-csv",
+        default=None,
+        include_in_web_ui=False,
+        help="write the stats table here once every user has stopped (Locust's CSV form)",
+    )
+
+
+@events.quitting.add_listener
+def _final_stats(environment: Any, **_: Any) -> None:
+    """The stats table once every user has stopped, in Locust's own CSV form. Its
+    `--csv` stats file is rewritten once a second and not at quit, so it can miss the last
+    second's requests that `--json-file` (written after this) counts; `workshop load`'s final
+    table reads this file and agrees with the run's totals."""
+    path = getattr(environment.parsed_options, "final_stats_csv", None)
+    if isinstance(environment.runner, WorkerRunner) or not path:
+        return
+    import csv
+
+    from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+    try:
+        with open(path, "w", newline="") as fh:
+            StatsCSV(environment, PERCENTILES_TO_REPORT).requests_csv(csv.writer(fh))
+    except OSError as exc:
+        log.error("could not write the final stats: %s", exc)

@@ -35,6 +35,7 @@ CONF_DIR = SCENARIO_DIR / "conf"
 LOCUSTFILE = SCENARIO_DIR / "locustfile.py"
 REPORTS = REPO / "reports"
 USER_CLASSES = ("AnalystUser", "ExplorerUser", "ApiClientUser")
+FINAL_STATS = "stats_final.csv"  # the stats table at quit (`--final-stats-csv`)
 
 
 def scenarios() -> list[str]:
@@ -137,6 +138,7 @@ def build_command(
         "--json-file", str(prefix),
         "--csv", str(prefix),
         "--csv-full-history",
+        "--final-stats-csv", str(report_dir / FINAL_STATS),
         "--html", str(report_dir / "report.html"),
         "--slo-junit", str(report_dir / "junit.xml"),
         "--slo-scenario", name,
@@ -176,6 +178,13 @@ def read_stats_csv(path: Path) -> list[dict[str, str]]:
             return list(csv.DictReader(fh))
     except (OSError, csv.Error):
         return []
+
+
+def final_stats(report_dir: Path) -> list[dict[str, str]]:
+    """A finished run's stats rows: as Locust counted them when it quit (FINAL_STATS, which
+    the locustfile writes), else its last once-a-second `stats_stats.csv`."""
+    final = report_dir / FINAL_STATS
+    return read_stats_csv(final if final.is_file() else report_dir / "stats_stats.csv")
 
 
 def web_rows(url: str) -> list[dict[str, str]]:

@@ -29,7 +29,7 @@ from scenarios.runner import (
     REPORTS,
     USER_CLASSES,
     check_options,
-    read_stats_csv,
+    final_stats,
     run_scenario,
     scenario_description,
     scenarios,
@@ -202,7 +202,7 @@ def load(
                 headless=headless, web_host=web_host, web_port=web_port, report_root=reports,
                 on_poll=lambda rows: live.update(table(rows)),
             )  # fmt: skip
-            live.update(table(read_stats_csv(result.report_dir / "stats_stats.csv"), scenario))
+            live.update(table(final_stats(result.report_dir), scenario))
     except KeyboardInterrupt:
         console.print("interrupted: Locust stopped, faults cleared")
         raise typer.Exit(130) from None
