@@ -82,6 +82,9 @@ def run(
     console.print(lab.intro())
     try:
         lab.run(users=users, duration=duration)
+    except ValueError as exc:  # an override that runs nothing
+        console.print(f"[bold red]error:[/] --{escape(str(exc))}")
+        raise typer.Exit(2) from None
     except Unreachable as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None

@@ -26,6 +26,13 @@ ROOM_EVENT_POLL_S = float(os.environ.get("LAB_ROOM_EVENT_POLL", "1"))
 
 
 def traffic_plan(lab: Lab, users: int | None, duration: float | None) -> tuple[int, float]:
+    """Users and seconds of a lab's traffic: the spec's (its short mode's), or the override.
+    An override that runs nothing is refused, naming it (0 users used to mean the spec's;
+    -3 ran no user at all for the lab's whole duration)."""
+    if users is not None and users < 1:
+        raise ValueError(f"users: {users} users send nothing; give at least 1")
+    if duration is not None and not duration > 0:
+        raise ValueError(f"duration: {duration} s runs nothing; give more than 0 seconds")
     t = lab.spec.traffic
     base_users, base_duration = (
         (t.short.users, t.short.duration_s) if lab.short_mode else (t.users, t.duration_s)
@@ -47,10 +54,10 @@ def start_traffic(
     """Start the spec's traffic in the background (returns at once)."""
     if lab.traffic and lab.traffic.running:
         raise RuntimeError("traffic is already running: lab.live() or lab.stop()")
+    users, duration = traffic_plan(lab, users, duration)
     # A stopped stack would fail every request for the lab's whole run, then look finished.
     if reason := unreachable(lab.gateway_url):
         raise Unreachable(lab.gateway_url, reason)
-    users, duration = traffic_plan(lab, users, duration)
     who = attendees or lab.room_attendees()
     admin_token = lab._admin_token
     lab.traffic = traffic.start(

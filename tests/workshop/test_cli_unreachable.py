@@ -71,3 +71,19 @@ def test_a_command_without_a_gateway_says_so_at_once(tmp_path, closed_url, args,
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "Errno" not in out and "HTTPConnection" not in out
     assert time.monotonic() - started < 20  # not a lab's or a scenario's whole run
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--users", "0"), "--users: 0 users send nothing"),
+        (("--users", "-3"), "--users: -3 users send nothing"),
+        (("--duration", "0"), "--duration: 0.0 s runs nothing"),
+    ],
+)
+def test_lab_run_refuses_an_override_that_runs_nothing(tmp_path, closed_url, args, said) -> None:
+    """Refused before the gateway is even asked (0 users used to mean the spec's; -3 ran
+    no user for the lab's whole duration)."""
+    proc = _cli(tmp_path, closed_url, "lab", "run", "00", *args)
+    out = " ".join(proc.stdout.split())
+    assert proc.returncode == 2 and f"error: {said}" in out, out
