@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import signal
 import subprocess
 from typing import Annotated, Any
 
@@ -18,10 +19,20 @@ from stack.native.supervisor import LaunchError
 console = Console()
 
 
+def _terminated(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 class _Workshop(typer.Typer):
-    """A bad environment variable (any command reads the config) is one line, not a traceback."""
+    """A bad environment variable (any command reads the config) is one line, not a traceback.
+
+    SIGTERM (`timeout`, a cancelled CI job, `kill`) takes Ctrl-C's way out: every command
+    already stops its Locust run, clears its lab's faults and stops its benchmark stacks on
+    KeyboardInterrupt. Python's default would exit at once and leave them running."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _terminated)
         try:
             return super().__call__(*args, **kwargs)
         except ConfigError as exc:

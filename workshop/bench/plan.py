@@ -65,6 +65,8 @@ class Plan:
 
 
 def make_plan(short: bool, users: str | None, duration: float | None) -> Plan:
+    if duration is not None and not duration > 0:
+        raise typer.BadParameter(f"--duration: seconds per level, more than 0, not {duration}")
     if users:
         try:
             levels = sorted({int(u) for u in users.split(",") if u.strip()})
@@ -72,8 +74,10 @@ def make_plan(short: bool, users: str | None, duration: float | None) -> Plan:
             raise typer.BadParameter(
                 f"--users takes numbers separated by commas, not {users!r}"
             ) from None
-        if not levels or min(levels) < 1:
+        if not levels:
             raise typer.BadParameter("--users needs at least one level ≥ 1")
+        if levels[0] < 1:
+            raise typer.BadParameter(f"--users: every level is ≥ 1, not {levels[0]}")
     else:
         levels = [2, 4] if short else [10, 25, 50]
     if short:
