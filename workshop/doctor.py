@@ -40,7 +40,7 @@ from stack.common.dataprime_client import (
     RateLimited,
     RedisRateLimiter,
 )
-from stack.native.config import NativeConfig
+from stack.native.config import NativeConfig, local_telemetry_dir
 
 app = typer.Typer(help="Pre-flight checks; --online proves the Coralogix path end to end.")
 console = Console()
@@ -348,7 +348,7 @@ def run_online(
     cfg = NativeConfig.from_env(env)
     marker = f"doctor-{uuid.uuid4().hex[:12]}"
     report = Report(marker)
-    telemetry_dir = Path(env.get("TELEMETRY_DIR") or cfg.telemetry_dir)
+    telemetry_dir = local_telemetry_dir(env)
     host = cx.local_host(
         telemetry_dir, env.get("WORKSHOP_HOST_NAME", ""), env.get("WORKSHOP_HOST_ID", "")
     )

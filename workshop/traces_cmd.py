@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -18,8 +17,7 @@ from labs.telemetry import (
     traces_table,
     waterfall_text,
 )
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from stack.native.config import local_telemetry_dir
 
 app = typer.Typer(
     help="List and inspect traces stored locally (offline mode writes them to data/telemetry).",
@@ -29,18 +27,16 @@ console = Console()
 
 
 def default_dir() -> Path:
-    env = os.environ.get("TELEMETRY_DIR")
-    if env:
-        p = Path(env).expanduser()
-        return p if p.is_absolute() else REPO_ROOT / p
-    return REPO_ROOT / "data" / "telemetry"
+    # It used to be <repo>/data/telemetry whatever WORKSHOP_DATA_DIR said: a stack beside
+    # another one listed the other's traces.
+    return local_telemetry_dir()
 
 
 DirOption = Annotated[
     Path | None,
     typer.Option(
         "--dir",
-        help="Directory with traces*.jsonl (default: $TELEMETRY_DIR, else <repo>/data/telemetry)",
+        help="Directory with traces*.jsonl (default: $TELEMETRY_DIR, else the stack's)",
         file_okay=False,
     ),
 ]

@@ -36,7 +36,7 @@ from stack.client import ApiError, Gateway
 from stack.client import admin_token as instructor_token
 from stack.common.attendee import default_attendee
 from stack.common.settings import ServiceName
-from stack.native.config import NativeConfig
+from stack.native.config import NativeConfig, local_telemetry_dir
 
 __all__ = [
     "FLUSH_TIMEOUT_S",
@@ -76,10 +76,7 @@ class Lab:
         ).rstrip("/")
         self._admin_token = admin_token or instructor_token(cfg, env)
         self.telemetry_dir = Path(
-            telemetry_dir
-            or env.get("LAB_TELEMETRY_DIR")
-            or env.get("TELEMETRY_DIR")
-            or cfg.telemetry_dir
+            telemetry_dir or env.get("LAB_TELEMETRY_DIR") or local_telemetry_dir(env)
         )
         self.attendee = attendee or default_attendee(env)
         self.state_path = (

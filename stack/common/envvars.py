@@ -110,11 +110,12 @@ DECLARED: tuple[EnvVar, ...] = (
         "TELEMETRY_DIR",
         "./data/telemetry",
         "Where the collector writes its local copy of every signal (JSON lines) and the "
-        "`workshop` commands, labs and gateway read it.",
+        "`workshop` commands, labs and gateway read it; empty: `telemetry/` under "
+        "WORKSHOP_DATA_DIR.",
         COLLECTOR,
         "stack/gateway/telemetry_api.py",
+        "stack/native/config.py",
         "workshop/traces_cmd.py",
-        "workshop/doctor.py",
         "labs/runtime/lab.py",
         docker="/tmp/telemetry (tmpfs; local copy online too)",
     ),

@@ -257,3 +257,14 @@ class _Environment(PydanticBaseSettingsSource):
         # Keyword arguments win: a variable they override is not even checked.
         given = set(self.current_state)
         return NativeConfig.values_from(os.environ if env is None else env, skip=given)
+
+
+def local_telemetry_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where the kit's readers (`workshop traces`, `doctor`, the labs) find the local copy of
+    every signal: TELEMETRY_DIR (a relative path from the repository), else the native
+    stack's, under WORKSHOP_DATA_DIR, where its collector writes."""
+    e = os.environ if env is None else env
+    if raw := e.get("TELEMETRY_DIR", "").strip():
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else REPO_ROOT / path
+    return NativeConfig.from_env(e).telemetry_dir

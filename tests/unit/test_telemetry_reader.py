@@ -435,3 +435,27 @@ def test_load_logs(telemetry_dir: Path) -> None:
     assert first.attributes == {"job.id": "j1"} and first.service == "queue-worker"
     assert second.severity == "INFO" and second.body == {"msg": "hi"}
     assert second.time_ns == T0
+
+
+def test_workshop_traces_reads_the_stack_that_workshop_data_dir_names(
+    question_trace: list, tmp_path: Path, monkeypatch
+) -> None:
+    """A stack beside another one (WORKSHOP_DATA_DIR) keeps its telemetry under its data dir:
+    `workshop traces` used to read <repo>/data/telemetry whatever it said."""
+    from typer.testing import CliRunner
+
+    from workshop import traces_cmd
+
+    data = tmp_path / "beside"
+    (data / "telemetry").mkdir(parents=True)
+    (data / "telemetry" / "traces.jsonl").write_text((tmp_path / "traces.jsonl").read_text())
+    monkeypatch.delenv("TELEMETRY_DIR", raising=False)
+    monkeypatch.setenv("WORKSHOP_DATA_DIR", str(data))
+    monkeypatch.setenv("COLUMNS", "120")
+    result = CliRunner().invoke(traces_cmd.app, [])
+    assert result.exit_code == 0, result.output
+    assert TRACE_A[:12] in result.output
+    monkeypatch.setenv("TELEMETRY_DIR", str(tmp_path / "elsewhere"))
+    assert "No trace files in " + str(tmp_path / "elsewhere") in " ".join(
+        CliRunner().invoke(traces_cmd.app, []).output.split()
+    )
