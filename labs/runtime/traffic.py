@@ -247,7 +247,7 @@ def _run_locust(run: TrafficRun, env: dict[str, str] | None) -> None:
             run.scenario or "smoke",
             host=run.base_url,
             users=run.users,
-            duration=f"{int(run.duration_s)}s",
+            duration=f"{max(1, round(run.duration_s))}s",  # Locust counts whole seconds
             attendee=run.attendees[0],
             extra_args=[],
             env=env,
