@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -141,6 +141,12 @@ class NativeConfig(BaseSettings):
         token = _SOURCE.set(os.environ if env is None else env)
         try:
             return cls()
+        except ValidationError as exc:  # a value out of its range (REDIS_HZ=0): name the variable
+            err = exc.errors()[0]
+            name = str(err["loc"][0]) if err["loc"] else ""
+            field = cls.model_fields.get(name)
+            var = field.alias if field is not None and field.alias else name
+            raise ConfigError(f"{var}: {err['msg'].lower()}, got {err.get('input')!r}") from None
         finally:
             _SOURCE.reset(token)
 

@@ -79,6 +79,23 @@ def _nginx_program(cfg: NativeConfig) -> Program | None:
     return Program("nginx", nginx.nginx_command(conf), {}, priority=200)
 
 
+def _writable_data_dir(cfg: NativeConfig) -> None:
+    """The data dir exists and this user can write it, or one line that says which and how
+    to fix it (a FileNotFoundError or PermissionError traceback otherwise, from the first of
+    many files written under it)."""
+    try:
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        writable = os.access(cfg.data_dir, os.W_OK | os.X_OK)
+        reason = "" if writable else "permission denied"
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+    if reason:
+        raise LaunchError(
+            f"cannot write the data dir {cfg.data_dir} ({reason}): "
+            "set WORKSHOP_DATA_DIR to a folder you can write"
+        )
+
+
 def up(
     cfg: NativeConfig,
     *,
@@ -89,6 +106,7 @@ def up(
     timeout: float = 60,
 ) -> UpResult:
     started = time.monotonic()
+    _writable_data_dir(cfg)
     sup = Supervisor(cfg)
     if sup.running():
         raise LaunchError("the stack is already running: `workshop status`, or `workshop down`")
