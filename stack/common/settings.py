@@ -6,12 +6,13 @@ ones (loopback addresses, ports in docs/architecture.md, data under ./data).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -571,3 +572,19 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def check_env(env: Mapping[str, str]) -> None:
+    """The services' settings as `env` would set them, checked before any service starts:
+    a value a service would refuse (QUESTION_MAX_CHARS=abc) is a ValueError naming the
+    variable, instead of eight services failing at start while `workshop up` waits for them.
+    A secret's value is never repeated."""
+    fields = {f.alias: f for f in Settings.model_fields.values() if f.alias}
+    try:
+        Settings.model_validate({var: env[var] for var in fields if var in env})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        var = str(err["loc"][0]) if err["loc"] else "a variable"
+        secret = var in fields and fields[var].annotation is SecretStr
+        named = var if secret else f"{var}={err.get('input')!r}"
+        raise ValueError(f"{named}: {str(err['msg']).lower()}") from None

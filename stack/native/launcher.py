@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from stack.common.settings import ServiceName
+from stack.common.settings import ServiceName, check_env
 from stack.native.config import NativeConfig
 from stack.native.supervisor import (
     PYTHON_SERVICES,
@@ -107,6 +107,10 @@ def up(
 ) -> UpResult:
     started = time.monotonic()
     _writable_data_dir(cfg)
+    try:
+        check_env({**os.environ, **cfg.service_env()})
+    except ValueError as exc:
+        raise LaunchError(f"{exc} (fix or unset it: the services would not start)") from None
     sup = Supervisor(cfg)
     if sup.running():
         raise LaunchError("the stack is already running: `workshop status`, or `workshop down`")

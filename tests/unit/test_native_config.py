@@ -134,6 +134,27 @@ def test_workshop_up_names_a_data_dir_it_cannot_write(tmp_path: Path) -> None:
         launcher.up(cfg, collector=False, nginx=False)
 
 
+def test_workshop_up_refuses_a_setting_the_services_would_refuse(tmp_path: Path) -> None:
+    """QUESTION_MAX_CHARS=abc used to start the stack, crash all eight services at start and
+    wait 60 s for them ("did not become ready; see data/logs/")."""
+    from stack.common.settings import check_env
+    from stack.native import launcher
+    from stack.native.supervisor import LaunchError
+
+    check_env({})  # the defaults are good
+    with pytest.raises(ValueError, match=r"^QUESTION_MAX_CHARS='abc': input should be a valid"):
+        check_env({"QUESTION_MAX_CHARS": "abc"})
+    with pytest.raises(ValueError, match=r"^HTTP_READ_TIMEOUT='0': input should be greater"):
+        check_env({"HTTP_READ_TIMEOUT": "0"})
+    with pytest.raises(ValueError) as secret:
+        check_env({"ADMIN_TOKEN": 123456789})  # type: ignore[dict-item]
+    assert str(secret.value).startswith("ADMIN_TOKEN: ") and "123456789" not in str(secret.value)
+    cfg = NativeConfig.from_env({"WORKSHOP_DATA_DIR": str(tmp_path)})
+    with pytest.raises(LaunchError, match=r"^QUESTION_MAX_CHARS='abc': .*services would not"):
+        launcher.up(cfg.with_env({"QUESTION_MAX_CHARS": "abc"}), collector=False, nginx=False)
+    assert not (tmp_path / "run").exists()  # nothing was started
+
+
 def test_redis_runs_its_cron_at_the_configured_hz() -> None:
     from stack.native.supervisor import redis_program
 
