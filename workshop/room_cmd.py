@@ -101,10 +101,15 @@ def event_stop(event_id: str) -> None:
 @app.command()
 def progress() -> None:
     """Each attendee's lab step and check verdicts."""
+    rows = _call(_gateway().room_progress)
+    if not rows:
+        # An empty table reads as a broken command; say what fills it.
+        console.print("no attendee has reported yet: a lab reports its steps and checks as it runs")
+        return
     table = Table(title="Room progress")
     for col in ("attendee", "lab", "step", "passed", "failed", "last update"):
         table.add_column(col)
-    for p in _call(_gateway().room_progress):
+    for p in rows:
         ago = time.time() - p["updated"]
         table.add_row(
             p["attendee"],

@@ -158,3 +158,19 @@ def test_lab_check_names_the_word_that_is_not_a_question(monkeypatch) -> None:
     qids = ", ".join(q.id for q in next(s for s in all_specs() if s.id == "01").questions)
     assert "`nosuch` is not a question of lab 01" in text
     assert f"workshop lab check 01 QUESTION_ID ANSWER`, QUESTION_ID one of: {qids}" in text
+
+
+def test_room_progress_with_no_reports_says_what_fills_it(monkeypatch) -> None:
+    """It used to print an empty table."""
+    from workshop import room_cmd
+
+    class NoReports:
+        def room_progress(self) -> list:
+            return []
+
+    console = Console(width=80, record=True)
+    monkeypatch.setattr(room_cmd, "console", console)
+    monkeypatch.setattr(room_cmd, "_gateway", NoReports)
+    room_cmd.progress()
+    text = console.export_text()
+    assert "no attendee has reported yet" in text and "┃" not in text
