@@ -451,11 +451,12 @@ def test_workshop_traces_reads_the_stack_that_workshop_data_dir_names(
     (data / "telemetry" / "traces.jsonl").write_text((tmp_path / "traces.jsonl").read_text())
     monkeypatch.delenv("TELEMETRY_DIR", raising=False)
     monkeypatch.setenv("WORKSHOP_DATA_DIR", str(data))
-    monkeypatch.setenv("COLUMNS", "120")
+    # wide enough for the whole path and id whatever the terminal (its console is made once)
+    monkeypatch.setattr(traces_cmd, "console", Console(width=400))
     result = CliRunner().invoke(traces_cmd.app, [])
     assert result.exit_code == 0, result.output
     assert TRACE_A[:12] in result.output
     monkeypatch.setenv("TELEMETRY_DIR", str(tmp_path / "elsewhere"))
-    assert "No trace files in " + str(tmp_path / "elsewhere") in " ".join(
-        CliRunner().invoke(traces_cmd.app, []).output.split()
+    assert "No trace files in " + str(tmp_path / "elsewhere") + "." in (
+        CliRunner().invoke(traces_cmd.app, []).output
     )
