@@ -23,6 +23,7 @@ __all__ = [
     "baggage_header",
     "default_attendee",
     "failure_reason",
+    "require_reachable",
     "unreachable",
 ]
 
@@ -75,6 +76,13 @@ class Unreachable(ConnectionError):
             "or point the gateway URL at a running one"
         )
         self.url = url
+
+
+def require_reachable(url: str) -> None:
+    """Unreachable (with the reason and the fix) unless something answers at `url`: asked
+    before traffic that would otherwise fail request by request for a whole run."""
+    if reason := unreachable(url):
+        raise Unreachable(url, reason)
 
 
 class ApiError(RuntimeError):

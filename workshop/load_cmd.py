@@ -34,7 +34,7 @@ from scenarios.runner import (
     scenario_description,
     scenarios,
 )
-from stack.client import Unreachable, unreachable
+from stack.client import Unreachable, require_reachable
 from stack.common.settings import ServiceName
 from stack.native.config import NativeConfig
 
@@ -180,10 +180,11 @@ def load(
         console.print(f"[bold red]error:[/] unknown user class {', '.join(sorted(unknown))}")
         raise typer.Exit(2)
     target = host or NativeConfig.from_env().url(ServiceName.GATEWAY)
-    if reason := unreachable(target):
-        # Locust would run its whole duration failing every request, then breach its gate.
-        console.print(f"[bold red]error:[/] {escape(str(Unreachable(target, reason)))}")
-        raise typer.Exit(2)
+    try:  # Locust would run its whole duration failing every request, then breach its gate
+        require_reachable(target)
+    except Unreachable as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
     console.print(f"scenario [bold]{scenario}[/] → {target}")
     if not headless:
         url = f"http://{web_host}:{web_port}"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from labs.runtime import traffic
 from labs.runtime.state import FaultRecord, LabState, fault_window_s
 from labs.runtime.traffic import TrafficRun
-from stack.client import ApiError, Gateway, Unreachable, unreachable
+from stack.client import ApiError, Gateway, require_reachable
 from stack.common.faults.registry import FAULT_KINDS
 
 if TYPE_CHECKING:
@@ -56,8 +56,7 @@ def start_traffic(
         raise RuntimeError("traffic is already running: lab.live() or lab.stop()")
     users, duration = traffic_plan(lab, users, duration)
     # A stopped stack would fail every request for the lab's whole run, then look finished.
-    if reason := unreachable(lab.gateway_url):
-        raise Unreachable(lab.gateway_url, reason)
+    require_reachable(lab.gateway_url)
     who = attendees or lab.room_attendees()
     admin_token = lab._admin_token
     lab.traffic = traffic.start(
