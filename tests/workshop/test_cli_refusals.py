@@ -19,7 +19,8 @@ import pytest
 import requests
 
 from stack.client import failure_reason, unreachable
-from tests.helpers import REPO
+from stack.native.config import NativeConfig
+from tests.helpers import REPO, workshop_cli
 
 
 @pytest.fixture
@@ -31,23 +32,10 @@ def closed_url() -> str:
 
 
 def _cli(tmp_path, url: str, *args: str) -> subprocess.CompletedProcess:
-    port = int(url.rsplit(":", 1)[1])
-    env = {
-        **os.environ,
-        "COLUMNS": "80",
-        "WORKSHOP_DATA_DIR": str(tmp_path),
-        "WORKSHOP_PORT_BASE": str(port),  # the gateway is the base port
-        "LAB_GATEWAY_URL": url,
-        "ADMIN_TOKEN": "t" * 32,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "workshop.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """`workshop ARGS` (tests.helpers.workshop_cli) with its gateway on the closed port."""
+    port = url.rsplit(":", 1)[1]  # the gateway is the base port
+    cfg = NativeConfig.from_env({"WORKSHOP_DATA_DIR": str(tmp_path), "WORKSHOP_PORT_BASE": port})
+    return workshop_cli(cfg, *args, LAB_GATEWAY_URL=url, ADMIN_TOKEN="t" * 32)
 
 
 def test_the_reason_is_a_few_words(closed_url) -> None:
